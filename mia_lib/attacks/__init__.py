@@ -1,0 +1,1 @@
+"""Membership inference attacks. Each returns scores [T, N] (higher = member) for T target models."""

@@ -1,0 +1,203 @@
+"""Training many models at once: the pool trainer (``torch.func`` + ``vmap``) and its per-model twin.
+
+Both trainers consume the same inputs, so they train the *same* models:
+
+* initial weights from :func:`init_states` (model m's weights depend only on its own seed),
+* a batch schedule from :func:`batch_schedule` (model m's batches depend only on its seed and its IN set),
+* one recipe (SGD with momentum or Adam, weight decay, cross-entropy averaged over the batch).
+
+:func:`train_vmapped` stacks the K parameter sets and runs one ``vmap``-ed forward/backward per step on a gathered
+batch ``X[idx]`` of shape [K, B, ...]; since the models never interact, this equals :func:`train_loop` (one model
+after the other) up to floating-point reordering. A test checks exactly that.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from tqdm.auto import tqdm
+
+from . import models
+
+
+def device(preference: str = "auto") -> torch.device:
+    """The torch device to train on: CUDA when available (``"auto"``), or exactly what is asked for.
+
+    Raises ValueError when ``"cuda"`` is asked for on a machine without a CUDA GPU.
+    """
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but torch sees no CUDA GPU; use device='auto' or 'cpu'.")
+    return torch.device(preference)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimisation recipe shared by every model of a pool."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    optimizer: str = "sgd"
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        """An optimizer over ``params``; element-wise updates only, so stacked models stay independent."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        raise ValueError(f"Unknown optimizer {self.optimizer!r}; use 'sgd' or 'adam'.")
+
+
+def model_seed(master_seed: int, model_id: int) -> int:
+    """Seed of model ``model_id`` in a pool with master seed ``master_seed`` (independent of shard layout)."""
+    return int(np.random.SeedSequence([master_seed, model_id]).generate_state(1, dtype=np.uint32)[0])
+
+
+def balanced_keep(n_models: int, n_examples: int, seed: int) -> np.ndarray:
+    """Balanced membership matrix: each example is IN for exactly ``n_models // 2`` models.
+
+    Returns:
+        keep: bool [K, N]; column n has exactly K/2 True entries, chosen uniformly at random.
+    """
+    if n_models % 2:
+        raise ValueError(f"n_models must be even for a balanced keep matrix, got {n_models}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6B656570]))
+    order = rng.random((n_examples, n_models)).argsort(axis=1)
+    return (order < n_models // 2).T.copy()
+
+
+def init_states(model_name: str, in_shape: tuple[int, int, int], n_classes: int,
+                seeds: list[int]) -> list[nn.Module]:
+    """One freshly initialised model per seed (PyTorch's default init under ``torch.manual_seed(seed)``)."""
+    out = []
+    for s in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            out.append(models.build(model_name, in_shape, n_classes))
+    return out
+
+
+def batch_schedule(keep: np.ndarray, seeds: list[int], epochs: int, batch_size: int,
+                   n_in_max: int | None = None) -> torch.Tensor:
+    """Per-model minibatch indices for the whole run.
+
+    Every epoch, model k visits a fresh random permutation of its IN examples; the last batch is topped up with
+    examples drawn from a second permutation so that all models take the same number of steps
+    ``ceil(n_in_max / batch_size)`` per epoch (n_in_max = the largest IN-set size in the pool).
+
+    Args:
+        keep: bool [K, N] IN mask of the models being trained.
+        seeds: K per-model seeds (:func:`model_seed`).
+        n_in_max: IN-set size that fixes the step count (default: the largest row sum of ``keep``); pass the
+            whole pool's value so that a model's schedule does not depend on which shard it is trained in.
+    Returns:
+        idx: int64 [epochs, steps, K, B] example indices.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    k, n = keep.shape
+    n_in = keep.sum(1)
+    if (n_in == 0).any():
+        raise ValueError("a model has an empty training set")
+    n_in_max = int(n_in.max() if n_in_max is None else n_in_max)
+    steps = -(-n_in_max // batch_size)
+    length = steps * batch_size
+    out = np.empty((epochs, steps, k, batch_size), dtype=np.int64)
+    for m in range(k):
+        rng = np.random.default_rng(np.random.SeedSequence([seeds[m], 0x62617463]))
+        members = np.flatnonzero(keep[m])
+        for e in range(epochs):
+            seq = rng.permutation(members)
+            while seq.size < length:
+                seq = np.concatenate([seq, rng.permutation(members)])
+            out[e, :, m, :] = seq[:length].reshape(steps, batch_size)
+    return torch.from_numpy(out)
+
+
+def _loss_fn(base: nn.Module):
+    def loss(params, buffers, xb, yb):
+        return nn.functional.cross_entropy(functional_call(base, (params, buffers), (xb,)), yb)
+    return loss
+
+
+def train_vmapped(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+                  recipe: Recipe, dev: torch.device | None = None, progress: bool = True,
+                  desc: str = "training pool") -> tuple[dict, dict]:
+    """Train K models at once with ``vmap`` over stacked parameters.
+
+    Args:
+        modules: K initialised models of one architecture (from :func:`init_states`); not modified.
+        X: float32 [N, C, H, W] training inputs; y: int64 [N] labels.
+        schedule: int64 [epochs, steps, K, B] from :func:`batch_schedule`.
+        recipe: optimisation recipe; dev: device (default: :func:`device`).
+    Returns:
+        (params, buffers): dicts name → stacked tensor [K, ...] on ``dev`` (detached).
+    """
+    dev = dev or device()
+    params, buffers = stack_module_state([m.to(dev) for m in modules])
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    base = copy.deepcopy(modules[0]).to("meta").train()
+    step_loss = vmap(_loss_fn(base), randomness="different")
+    opt = recipe.make_optimizer(list(params.values()))
+    X, y = X.to(dev), y.to(dev)
+    epochs, steps = schedule.shape[:2]
+    for e in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False):
+        for s in range(steps):
+            idx = schedule[e, s].to(dev)
+            opt.zero_grad(set_to_none=True)
+            step_loss(params, buffers, X[idx], y[idx]).sum().backward()
+            opt.step()
+    return {k: v.detach() for k, v in params.items()}, buffers
+
+
+def train_loop(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
+               recipe: Recipe, dev: torch.device | None = None, progress: bool = False) -> list[nn.Module]:
+    """Train the same K models one after the other (same init, same batches): the reference for the pool.
+
+    Args: as :func:`train_vmapped`. Returns: the K trained modules (copies; inputs untouched).
+    """
+    dev = dev or device()
+    X, y = X.to(dev), y.to(dev)
+    trained = []
+    epochs, steps = schedule.shape[:2]
+    for k, module in enumerate(tqdm(modules, desc="training loop", disable=not progress, leave=False)):
+        model = copy.deepcopy(module).to(dev).train()
+        opt = recipe.make_optimizer(list(model.parameters()))
+        for e in range(epochs):
+            for s in range(steps):
+                idx = schedule[e, s, k].to(dev)
+                opt.zero_grad(set_to_none=True)
+                nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+                opt.step()
+        trained.append(model)
+    return trained
+
+
+@torch.no_grad()
+def predict_vmapped(module: nn.Module, params: dict, buffers: dict, views: torch.Tensor,
+                    chunk: int = 1024) -> torch.Tensor:
+    """Logits of K stacked models on A query views of N examples, in eval mode.
+
+    Args:
+        module: one model of the architecture (structure only); params/buffers: stacked [K, ...].
+        views: float32 [A, N, C, H, W] (from :func:`mia_lib.data.query_views`).
+    Returns:
+        logits: float32 [K, N, A, n_classes] on the CPU.
+    """
+    dev = next(iter(params.values())).device
+    base = copy.deepcopy(module).to("meta").eval()
+    fwd = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
+    a, n = views.shape[:2]
+    per_view = []
+    for v in range(a):
+        parts = [fwd(params, buffers, views[v, i:i + chunk].to(dev)).cpu() for i in range(0, n, chunk)]
+        per_view.append(torch.cat(parts, dim=1))
+    return torch.stack(per_view, dim=2)

@@ -1,0 +1,49 @@
+"""Metric conventions: TPR at FPR ≤ t, AUROC, advantage, bootstrap CIs."""
+
+import numpy as np
+import pytest
+
+from mia_lib import metrics
+
+
+def test_perfect_and_random_attacks():
+    m = np.array([1, 1, 0, 0], bool)
+    assert metrics.auroc([4, 3, 2, 1], m) == 1.0
+    s = metrics.summary([4, 3, 2, 1], m)
+    assert s["tpr_at_0.1pct_fpr"] == 1.0 and s["advantage"] == 1.0
+    rng = np.random.default_rng(0)
+    scores, members = rng.normal(size=20000), rng.random(20000) < 0.5
+    assert abs(metrics.auroc(scores, members) - 0.5) < 0.02
+
+
+def test_tpr_at_fpr_uses_fpr_at_most_level():
+    fpr = np.array([0.0, 0.001, 0.0011, 1.0])
+    tpr = np.array([0.0, 0.3, 0.5, 1.0])
+    assert metrics.tpr_at_fpr(fpr, tpr, 0.001) == 0.3
+    assert metrics.tpr_at_fpr(fpr, tpr, 0.01) == 0.5
+    assert metrics.level_name(0.001) == "tpr_at_0.1pct_fpr" and metrics.level_name(0.01) == "tpr_at_1pct_fpr"
+
+
+def test_bootstrap_ci_brackets_the_estimate_and_shrinks_with_data():
+    rng = np.random.default_rng(1)
+
+    def sample(n):
+        m = rng.random((4, n)) < 0.5
+        return rng.normal(size=(4, n)) + m, m
+
+    s, m = sample(400)
+    out = metrics.summary_with_ci(s, m, n_boot=100)
+    lo, hi = out["auroc_ci"]
+    assert lo <= out["auroc"] <= hi
+    s2, m2 = sample(4000)
+    lo2, hi2 = metrics.bootstrap_ci(s2, m2, n_boot=100)["auroc"]
+    assert hi2 - lo2 < hi - lo
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="both members and non-members"):
+        metrics.auroc([1, 2], [True, True])
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.auroc([np.nan, 1], [True, False])
+    with pytest.raises(ValueError, match="shape"):
+        metrics.auroc([1, 2, 3], [True, False])
