@@ -76,7 +76,10 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> Path:
     """Write a dict of tensors atomically with ``torch.save``."""
-    return _atomic_write(Path(path), lambda tmp: torch.save({k: v.cpu() for k, v in tensors.items()}, tmp))
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            torch.save({k: v.cpu() for k, v in tensors.items()}, f)
+    return _atomic_write(Path(path), write)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -105,3 +105,28 @@ def summary_with_ci(scores, is_member, n_boot: int = 200, seed: int = 0, levels=
     for k, v in bootstrap_ci(scores, is_member, n_boot=n_boot, seed=seed, levels=levels).items():
         out[k + "_ci"] = v
     return out
+
+
+def by_subset(scores, is_member, subsets: dict, n_boot: int = 200, seed: int = 0, min_count: int = 2,
+              levels=FPR_LEVELS) -> list[dict]:
+    """:func:`summary_with_ci` on subsets of examples (columns), one row per subset.
+
+    Args:
+        scores, is_member: [T, N]. subsets: {name: bool [N] or index array} selecting examples.
+        min_count: a subset with fewer members or non-members than this is reported with NaN measures.
+    Returns:
+        rows: list of dicts with ``subset``, ``n_examples`` and the measures of :func:`summary_with_ci`.
+    """
+    s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    m = np.atleast_2d(np.asarray(is_member, dtype=bool))
+    rows = []
+    for name, sel in subsets.items():
+        cols = np.flatnonzero(sel) if np.asarray(sel).dtype == bool else np.asarray(sel)
+        row = {"subset": name, "n_examples": int(cols.size)}
+        mb = m[:, cols]
+        if min(mb.sum(), (~mb).sum()) < min_count:
+            row.update({k: np.nan for k in ["auroc", "advantage"] + [level_name(t) for t in levels]})
+        else:
+            row.update(summary_with_ci(s[:, cols], mb, n_boot=n_boot, seed=seed, levels=levels))
+        rows.append(row)
+    return rows

@@ -1,0 +1,110 @@
+"""Command line: ``python -m mia_lib run NOTEBOOK.py`` and ``python -m mia_lib book``.
+
+All logic lives in :mod:`mia_lib.runner`; this module only parses arguments and maps errors to exit codes
+(0 ok, 1 a notebook or the build failed, 2 usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+_EPILOG = """\
+-p values are parsed as YAML: `-p n_shadow 256` is an int, `-p lr 0.1` a float, `-p dataset digits` a string,
+`-p quick true` a bool. Quote to force a string: -p dataset '"off"'.
+"""
+
+
+def _terminate(signum, frame):  # pragma: no cover - exercised by hand
+    raise SystemExit(128 + signum)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-p",
+        "--parameter",
+        dest="params",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        default=[],
+        help="notebook parameter (repeatable); VALUE is parsed as YAML",
+    )
+    p.add_argument("--quick", action="store_true", help="inject quick=True (CI smoke mode: tiny data, few models)")
+    p.add_argument("--root", default=".", help="repository root: kernel cwd, _build/, results/ (default: current dir)")
+    p.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The ``python -m mia_lib`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mia_lib",
+        description="Execute the book's notebooks with papermill and build the Jupyter Book strictly.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,book}")
+
+    run = sub.add_parser(
+        "run",
+        help="execute one Jupytext notebook into _build/executed/<stem>.ipynb",
+        description="Execute one Jupytext percent notebook with papermill (kernel python3, cwd=ROOT).\n"
+        "The output ROOT/_build/executed/<stem>.ipynb is written only on success;\n"
+        "on failure any earlier output is removed and the exit status is 1.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("notebook", metavar="NOTEBOOK.py", help="Jupytext percent source, e.g. notebooks/01_x.py")
+    _add_common(run)
+
+    bk = sub.add_parser(
+        "book",
+        help="run every notebook in _toc.yml, then jupyter-book build -W -n --keep-going",
+        description="Execute every toc entry _build/executed/<stem> from ROOT/notebooks/<stem>.py, in toc order\n"
+        "(all of them, even after a failure, unless --fail-fast), then run\n"
+        "jupyter-book build ROOT -W -n --keep-going --all (every Sphinx warning is an error).\n"
+        "Nothing is built if a notebook failed. On success prints the path of _build/html/index.html.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(bk)
+    bk.add_argument("--fail-fast", action="store_true", help="stop at the first failing notebook")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = make_parser().parse_args(argv)
+    from . import runner
+
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so temp files and stale outputs are cleaned up.
+        signal.signal(signal.SIGTERM, _terminate)
+
+    try:
+        params = runner.parse_params(args.params)
+        if args.command == "run":
+            result = runner.run_notebook(
+                args.notebook,
+                root=args.root,
+                parameters=params,
+                quick=args.quick,
+                progress_bar=not args.no_progress,
+            )
+            print(f"wrote {result.output} ({result.seconds:.1f} s)", flush=True)
+            return 0
+        return runner.book(
+            args.root, parameters=params, quick=args.quick, fail_fast=args.fail_fast, progress_bar=not args.no_progress
+        )
+    except runner.NotebookFailed:
+        return 1  # the error paragraph has been printed already
+    except runner.RunnerError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

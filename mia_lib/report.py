@@ -1,0 +1,149 @@
+"""Numbers from notebooks into prose (``glue``) and onto disk (``save_results``).
+
+Every number a notebook quotes in its prose goes through :func:`glue`, and every notebook ends by writing its
+headline numbers with :func:`save_results` to ``results/<notebook stem>.json`` (relative to the kernel's working
+directory, which ``python -m mia_lib run`` sets to the repository root).
+
+In the notebook's markdown, paste a glued value with the ``glue:text`` role::
+
+    report.glue("auroc", auroc, "{:.3f}")      # in a code cell
+    LiRA reaches an AUROC of {glue:text}`auroc`.   # in a markdown cell -> "0.600"
+
+``{glue:text}`name:.3f``` formats at build time instead (only for values glued *without* ``fmt``).  Prefer
+``glue:text`` over the bare ``{glue}`` role: the bare role renders the Python ``repr``, so a string shows its quotes.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["glue", "glued", "to_plain", "save_results", "load_results", "results_path"]
+
+#: Raw (plain-Python) value of every name glued in this process, in gluing order.
+_GLUED: dict[str, Any] = {}
+
+
+def to_plain(value: Any) -> Any:
+    """Convert ``value`` to plain JSON-compatible Python objects.
+
+    numpy and torch scalars become ``int``/``float``/``bool``; numpy arrays and torch tensors of any shape become
+    (nested) lists; tuples and sets become lists; dict keys become ``str``; ``pathlib.Path`` becomes ``str``.
+    Non-finite floats stay ``float('nan')``/``inf`` (written as ``NaN``/``Infinity``, which Python's ``json`` reads
+    back).  Anything else that is not a plain JSON type raises ``TypeError``.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    # torch tensors (checked by duck typing so that this module does not import torch)
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach") and hasattr(value, "tolist"):
+        return to_plain(value.detach().cpu().tolist())
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a hard dependency
+        np = None
+    if np is not None:
+        if isinstance(value, np.ndarray):
+            return to_plain(value.tolist())
+        if isinstance(value, np.generic):
+            return to_plain(value.item())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [to_plain(v) for v in items]
+    raise TypeError(f"cannot convert {type(value).__module__}.{type(value).__qualname__} to plain JSON: {value!r}")
+
+
+def glue(name: str, value: Any, fmt: str | None = None) -> Any:
+    """Store ``value`` under ``name`` for the book's prose, without displaying anything; return the raw value.
+
+    Parameters
+    ----------
+    name:
+        Glue key, unique within the notebook (a duplicate key is a Sphinx warning, i.e. a failed strict build).
+    value:
+        A number (Python, numpy or torch scalar; converted with :func:`to_plain` first so that the pasted text is
+        ``0.6`` and not ``np.float64(0.6)``), a string, or any other object that :func:`to_plain` accepts.
+    fmt:
+        Optional ``str.format`` pattern such as ``"{:.3f}"``, ``"{:.1%}"`` or ``"{:,}"``.  When given, ``name`` holds
+        the formatted text (paste it with ``{glue:text}`name```) and ``name + "_raw"`` holds the unformatted value.
+        Without ``fmt``, ``name`` holds the value itself (``{glue:text}`name:.3f``` formats it at build time).
+
+    Returns
+    -------
+    The plain-Python value (also recorded in :func:`glued`, e.g. for :func:`save_results`).
+    """
+    from myst_nb import glue as _myst_glue
+
+    raw = to_plain(value)
+    _GLUED[name] = raw
+    if fmt is None:
+        _myst_glue(name, raw, display=False)
+    else:
+        _myst_glue(name, fmt.format(raw), display=False)
+        _myst_glue(f"{name}_raw", raw, display=False)
+    return raw
+
+
+def glued() -> dict[str, Any]:
+    """Return a copy of ``{name: raw value}`` for everything glued so far in this kernel."""
+    return dict(_GLUED)
+
+
+def results_path(name: str, root: str | os.PathLike = ".") -> Path:
+    """Return ``root/results/<name>.json``; ``name`` must be a plain file stem (no path separators)."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or name.endswith(".json"):
+        raise ValueError(f"results name must be a plain file stem like '01_lira_and_memorization', got {name!r}")
+    return Path(root) / "results" / f"{name}.json"
+
+
+def save_results(name: str, results: dict, root: str | os.PathLike = ".") -> Path:
+    """Write ``results`` to ``root/results/<name>.json`` atomically and return the path.
+
+    ``name`` is the notebook's file stem (e.g. ``"01_lira_and_memorization"``).  Values are converted with
+    :func:`to_plain` (numpy/torch scalars and arrays become numbers and lists).  The JSON is written to a temporary
+    file in the same directory and renamed over the target, so a reader never sees a half-written file.
+    """
+    if not isinstance(results, dict):
+        raise TypeError(f"results must be a dict, got {type(results).__name__}")
+    path = results_path(name, root)
+    text = json.dumps(to_plain(results), indent=2, sort_keys=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".json.tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; give the file ordinary permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_results(name: str, root: str | os.PathLike = ".") -> dict:
+    """Read ``root/results/<name>.json`` (as written by :func:`save_results`) and return the dict."""
+    path = results_path(name, root)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} does not exist; run the notebook first (python -m mia_lib run notebooks/{name}.py)"
+        ) from None
+

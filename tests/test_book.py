@@ -1,0 +1,210 @@
+"""Book builds: the real book in quick mode (papermill smoke test of every notebook + strict -W -n build), a toy
+book that must build with zero warnings under the project's _config.yml, and proof that a warning fails the build.
+
+Everything runs in tmp copies, so the repository's own _build/ and results/ are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK_SOURCES = ["_config.yml", "_toc.yml", "book", "notebooks"]
+SPHINX_WARNING = re.compile(r"(WARNING|ERROR|CRITICAL): ")
+
+
+def copy_book_sources(dst: Path) -> Path:
+    """Copy the project's book sources into ``dst`` (a tmp root). A missing source fails the test (no skipping)."""
+    missing = [name for name in BOOK_SOURCES if not (REPO / name).exists()]
+    assert not missing, f"book sources missing from the repository: {missing}"
+    for name in BOOK_SOURCES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        else:
+            shutil.copy2(src, dst / name)
+    return dst
+
+
+def mia_book(root: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """``python -m mia_lib book --root ROOT ARGS`` in a fresh interpreter; output merged for error messages."""
+    return subprocess.run(
+        [sys.executable, "-m", "mia_lib", "book", "--root", str(root), "--no-progress", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def sphinx_warnings(output: str) -> list[str]:
+    """Sphinx warning lines (the kernel's own '[IPKernelApp] WARNING | ...' start-up notice is not one)."""
+    return [line for line in output.splitlines() if SPHINX_WARNING.search(line) and "IPKernelApp" not in line]
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``root``/``file`` entry of a jb-book toc, in reading order."""
+    out: list[str] = []
+
+    def walk(entry):
+        if isinstance(entry, dict):
+            for key in ("root", "file"):
+                if isinstance(entry.get(key), str):
+                    out.append(entry[key])
+            for key in ("parts", "chapters", "sections"):
+                for child in entry.get(key) or ():
+                    walk(child)
+
+    walk(toc)
+    return out
+
+
+def tail(text: str, n: int = 80) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
+@pytest.mark.slow
+def test_real_book_quick_builds_strictly(tmp_path):
+    """Every notebook runs with quick=True, writes results/<stem>.json, and the book builds with -W -n."""
+    root = copy_book_sources(tmp_path)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [f.removesuffix(".ipynb").removesuffix(".md") for f in toc_files(toc)]
+    stems = [f.split("/")[-1] for f in files if f.startswith("_build/executed/")]
+    assert stems, "the toc lists no executed notebooks"
+
+    proc = mia_book(root, "--quick", timeout=80 * 60)
+    assert proc.returncode == 0, tail(proc.stdout)
+    assert sphinx_warnings(proc.stdout) == []
+    index = root / "_build" / "html" / "index.html"
+    assert index.is_file()
+    assert f"book: {index}" in proc.stdout
+    for f in files:
+        assert (root / "_build" / "html" / f"{f}.html").is_file(), f"no HTML page for toc entry {f}"
+    for stem in stems:
+        assert (root / "_build" / "executed" / f"{stem}.ipynb").is_file()
+        assert (root / "results" / f"{stem}.json").is_file(), f"notebooks/{stem}.py did not save results/{stem}.json"
+
+
+TOY_NOTEBOOK = '''\
+# %% [markdown]
+# # A toy chapter
+# The parameters cell, papermill's injected cell, glued numbers, a captioned figure, math and a table.
+
+# %% tags=["parameters"]
+n_shadow = 4
+quick = False
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from mia_lib import report
+auroc = report.glue("auroc", np.float64(0.6), "{:.3f}")
+report.glue("n_shadow", np.int64(n_shadow))
+report.glue("share", 0.25, "{:.1%}")
+
+# %% [markdown]
+# With {glue:text}`n_shadow` models the AUROC is {glue:text}`auroc` (raw {glue:text}`auroc_raw:.2f`),
+# {glue:text}`share` of the data, $\\mathrm{adv} = 2(\\mathrm{AUROC}-\\tfrac12)$ and {numref}`fig-01_toy-roc`:
+#
+# $$
+# p = \\frac{1}{1 + e^{-\\phi}}
+# $$ (eq-toy)
+#
+# Equation {eq}`eq-toy`.
+#
+# :::{note}
+# A colon fence.
+# :::
+
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "A toy ROC curve.", "name": "fig-01_toy-roc"}}
+fig, ax = plt.subplots()
+ax.loglog([1e-3, 1], [1e-2, 1])
+ax.set_xlabel("false positive rate");
+
+# %%
+pd.DataFrame({"attack": ["loss", "lira"], "auroc": [0.52, 0.6]})
+
+# %%
+report.save_results("01_toy", {"auroc": auroc, "n_shadow": n_shadow, "quick": quick})
+
+# %% [markdown]
+# ## Summary
+# Done.
+'''
+
+
+def make_toy_root(root: Path, intro: str, chapters: list[str], notebooks: dict[str, str]) -> Path:
+    """A tmp root with the project's _config.yml, a toy intro and toy notebooks."""
+    shutil.copy2(REPO / "_config.yml", root / "_config.yml")
+    (root / "book").mkdir()
+    (root / "book" / "intro.md").write_text(textwrap.dedent(intro))
+    (root / "notebooks").mkdir()
+    for name, text in notebooks.items():
+        (root / "notebooks" / f"{name}.py").write_text(text)
+    toc = {"format": "jb-book", "root": "book/intro"}
+    if chapters:
+        toc["chapters"] = [{"file": c} for c in chapters]
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    return root
+
+
+@pytest.mark.slow
+def test_toy_book_builds_with_zero_warnings(tmp_path):
+    """The project's _config.yml renders _build/executed/*.ipynb (despite Jupyter Book's default `_build`
+    exclusion) and ignores stray files that are not in the toc."""
+    root = make_toy_root(
+        tmp_path,
+        """\
+        # Toy intro
+
+        See {doc}`the chapter <../_build/executed/01_toy>` and {numref}`fig-01_toy-roc`.
+        """,
+        ["_build/executed/01_toy"],
+        {"01_toy": TOY_NOTEBOOK},
+    )
+    # stray sources that must not be picked up (each would be "document isn't included in any toctree")
+    for stray in [".pytest_cache/README.md", ".venv/lib/x.md", "results/notes.md", "notes.md", "tests/x.md",
+                  "_build/jupyter_execute/old.ipynb", "benchmarks/README.md", "mia_lib/doc.md"]:
+        (root / stray).parent.mkdir(parents=True, exist_ok=True)
+        (root / stray).write_text("# Stray\n")
+    proc = mia_book(root, "-p", "n_shadow", "7", timeout=600)
+    assert proc.returncode == 0, tail(proc.stdout)
+    assert sphinx_warnings(proc.stdout) == []
+    page = root / "_build" / "html" / "_build" / "executed" / "01_toy.html"
+    assert page.is_file()
+    html = page.read_text()
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "the AUROC is 0.600 (raw 0.60)" in text and "With 7 models" in text and "25.0%" in text
+    assert "<img" in html and "A toy ROC curve." in html
+    assert (root / "results" / "01_toy.json").is_file()
+    assert not (root / "_build" / "html" / "notes.html").exists()
+
+
+@pytest.mark.slow
+def test_strict_build_fails_on_sphinx_warning(tmp_path):
+    """A broken cross-reference is only a warning for Sphinx; -W makes `book` exit non-zero."""
+    root = make_toy_root(
+        tmp_path,
+        """\
+        # Toy intro
+
+        A reference to {ref}`a-label-that-does-not-exist`.
+        """,
+        [],
+        {},
+    )
+    proc = mia_book(root, timeout=600)
+    assert proc.returncode != 0, tail(proc.stdout)
+    assert any("a-label-that-does-not-exist" in w for w in sphinx_warnings(proc.stdout)), tail(proc.stdout)
+    assert "book: " not in proc.stdout

@@ -1,0 +1,265 @@
+"""The notebook runner (`python -m mia_lib run/book`) and mia_lib.report, on throwaway notebooks in tmp dirs.
+
+Each test that executes a notebook starts a Jupyter kernel (a few seconds); the whole file stays well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from mia_lib import report, runner
+from mia_lib.__main__ import main, make_parser
+
+GOOD_NB = '''\
+# %% [markdown]
+# # A toy chapter
+# Writes its parameters to results/.
+
+# %% tags=["parameters"]
+n_shadow = 4
+dataset = "mnist5k"
+lr = 0.1
+quick = False
+
+# %%
+import os
+from mia_lib import report
+report.glue("n_shadow", n_shadow)
+path = report.save_results("01_toy", {"n_shadow": n_shadow, "dataset": dataset, "lr": lr, "quick": quick,
+                                      "cwd": os.getcwd()})
+'''
+
+BAD_NB = '''\
+# %% [markdown]
+# # A chapter that fails
+
+# %% tags=["parameters"]
+x = 1
+
+# %%
+y = x + 1
+
+# %%
+raise ValueError(f"boom with x={x}")
+'''
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m mia_lib ARGS`` in a fresh interpreter (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mia_lib", *args, "--no-progress"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- -p parsing
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("256", 256),
+        ("0.1", 0.1),
+        ("1e-3", 0.001),  # plain YAML 1.1 would give the string "1e-3"
+        ("-2E5", -200000.0),
+        ("digits", "digits"),
+        ("true", True),
+        ("false", False),
+        ("null", None),
+        ("[1, 2]", [1, 2]),
+        ("{a: 1}", {"a": 1}),
+        ("", ""),
+        ("2024-01-01", "2024-01-01"),  # YAML date -> kept as the string
+        ('"256"', "256"),
+        ("'off'", "off"),
+    ],
+)
+def test_parse_value(text, expected):
+    value = runner.parse_value(text)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_parse_params_types_and_last_wins():
+    params = runner.parse_params([("n_shadow", "256"), ("dataset", "digits"), ("seed", "1"), ("seed", "2")])
+    assert params == {"n_shadow": 256, "dataset": "digits", "seed": 2}
+    assert isinstance(params["n_shadow"], int)
+
+
+@pytest.mark.parametrize("pair", [("1x", "3"), ("a-b", "3"), ("class", "3"), ("None", "1"), ("x", "[1,")])
+def test_parse_params_rejects_malformed(pair):
+    with pytest.raises(runner.RunnerError, match="malformed parameter"):
+        runner.parse_params([pair])
+
+
+def test_cli_usage_errors(tmp_path, capsys):
+    nb = write(tmp_path / "notebooks" / "01_toy.py", GOOD_NB)
+    assert main(["run", str(nb), "-p", "1x", "3", "--root", str(tmp_path)]) == 2
+    assert "malformed parameter name '1x'" in capsys.readouterr().err
+    assert main(["run", str(nb), "-p", "x", "[1,", "--root", str(tmp_path)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing.py"), "--root", str(tmp_path)]) == 2
+    assert "notebook not found" in capsys.readouterr().err
+    assert main(["book", "--root", str(tmp_path)]) == 2
+    assert "_toc.yml" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # -p with one argument: argparse's own error
+        main(["run", str(nb), "-p", "x"])
+    assert exc.value.code == 2
+    assert not (tmp_path / "_build").exists()
+
+
+def test_reproducing_command_round_trips():
+    params = {"n_shadow": 256, "dataset": "digits", "lr": 0.5, "flag": False, "name": "two words", "s": "256",
+              "xs": [1, 2], "quick": True}
+    cmd = runner.command_line("notebooks/01_x.py", params, quick=True)
+    assert cmd.startswith("python -m mia_lib run notebooks/01_x.py --quick")
+    args = make_parser().parse_args(shlex.split(cmd)[3:])
+    assert args.quick and args.notebook == "notebooks/01_x.py"
+    assert {**runner.parse_params(args.params), "quick": True} == params
+
+
+def test_toc_notebooks_order_and_errors(tmp_path):
+    for name in ["01_a", "02_b", "03_c"]:
+        write(tmp_path / "notebooks" / f"{name}.py", "x = 1\n")
+    write(
+        tmp_path / "_toc.yml",
+        """\
+        format: jb-book
+        root: book/intro
+        parts:
+          - caption: One
+            chapters:
+              - file: book/part1
+                sections:
+                  - file: _build/executed/02_b
+              - file: _build/executed/01_a.ipynb
+          - caption: Two
+            chapters:
+              - file: _build/executed/03_c
+        """,
+    )
+    assert [p.name for p in runner.toc_notebooks(tmp_path)] == ["02_b.py", "01_a.py", "03_c.py"]
+    (tmp_path / "notebooks" / "03_c.py").unlink()
+    with pytest.raises(runner.RunnerError, match="03_c"):
+        runner.toc_notebooks(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------- report
+def test_save_and_load_results_convert_numpy_and_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    results = {
+        "auroc": np.float64(0.6),
+        "n": np.int64(3),
+        "ok": np.bool_(True),
+        "tpr": np.array([[0.1, 0.2]], dtype=np.float32),
+        "t": torch.tensor(2.5),
+        "ts": torch.arange(3),
+        "nested": {1: (np.float32(0.5), Path("a/b"))},
+    }
+    path = report.save_results("01_x", results, root=tmp_path)
+    assert path == tmp_path / "results" / "01_x.json"
+    loaded = report.load_results("01_x", root=tmp_path)
+    assert loaded == {"auroc": 0.6, "n": 3, "ok": True, "tpr": [[pytest.approx(0.1), pytest.approx(0.2)]],
+                      "t": 2.5, "ts": [0, 1, 2], "nested": {"1": [0.5, "a/b"]}}
+    assert [p.name for p in path.parent.iterdir()] == ["01_x.json"]  # no temp files left
+    with pytest.raises(ValueError):
+        report.save_results("../escape", {}, root=tmp_path)
+    with pytest.raises(TypeError):
+        report.save_results("01_y", {"x": object()}, root=tmp_path)
+    assert not (tmp_path / "results" / "01_y.json").exists()
+    with pytest.raises(FileNotFoundError, match="run the notebook first"):
+        report.load_results("02_missing", root=tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- executing (kernels)
+def test_run_success_injects_parameters_and_records_metadata(tmp_path):
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    nb = write(root / "notebooks" / "01_toy.py", GOOD_NB)
+    elsewhere.mkdir()
+    proc = cli("run", str(nb), "-p", "n_shadow", "256", "-p", "dataset", "digits", "-p", "lr", "0.5", "--quick",
+               "--root", str(root), cwd=elsewhere)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = root / "_build" / "executed" / "01_toy.ipynb"
+    assert out.is_file()
+    assert [p.name for p in out.parent.iterdir()] == ["01_toy.ipynb"]  # no temp files left
+    assert not (elsewhere / "_build").exists() and not (elsewhere / "results").exists()
+
+    # the notebook ran in ROOT with the injected (typed) parameters
+    res = json.loads((root / "results" / "01_toy.json").read_text())
+    assert res == {"n_shadow": 256, "dataset": "digits", "lr": 0.5, "quick": True, "cwd": str(root.resolve())}
+
+    nb_out = nbformat.read(out, as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb_out.cells)
+    assert nb_out.metadata.kernelspec.name == "python3"
+    meta = nb_out.metadata["mia_lib"]
+    assert meta["parameters"] == {"n_shadow": 256, "dataset": "digits", "lr": 0.5, "quick": True}
+    assert meta["command"] == "python -m mia_lib run notebooks/01_toy.py --quick -p n_shadow 256 -p dataset digits -p lr 0.5"
+    assert meta["wall_time_s"] > 0
+    assert meta["device"] in {"cpu", "cuda"}
+    assert meta["hardware"]["cpu_count"] >= 1
+    assert "gpu" in meta["hardware"]
+    host = socket.gethostname()
+    if len(host) >= 4:
+        assert host not in json.dumps(dict(nb_out.metadata))
+    # glue output recorded for the book, not displayed
+    glued = [o for c in nb_out.cells for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})]
+    assert glued and glued[0]["data"] == {"application/papermill.record/text/plain": "256"}
+
+
+def test_run_failure_leaves_no_output_and_removes_stale_one(tmp_path):
+    nb = write(tmp_path / "notebooks" / "02_bad.py", BAD_NB)
+    executed = tmp_path / "_build" / "executed"
+    executed.mkdir(parents=True)
+    (executed / "02_bad.ipynb").write_text('{"stale": "output from an earlier good run"}')
+    (executed / "01_other.ipynb").write_text("{}")
+    proc = cli("run", "notebooks/02_bad.py", "-p", "x", "5", "--root", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert sorted(p.name for p in executed.iterdir()) == ["01_other.ipynb"]  # stale output and temp file gone
+    err = proc.stderr
+    assert "error: notebook notebooks/02_bad.py failed" in err
+    assert "ValueError: boom with x=5" in err
+    assert "earlier output _build/executed/02_bad.ipynb was removed" in err
+    assert "python -m mia_lib run notebooks/02_bad.py -p x 5" in err
+    assert nb.exists()
+
+
+def test_book_with_failing_notebook_runs_all_and_does_not_build(tmp_path):
+    write(tmp_path / "notebooks" / "01_toy.py", GOOD_NB)
+    write(tmp_path / "notebooks" / "02_bad.py", BAD_NB)
+    write(tmp_path / "book" / "intro.md", "# Intro\n\nHello.\n")
+    write(
+        tmp_path / "_toc.yml",
+        """\
+        format: jb-book
+        root: book/intro
+        chapters:
+          - file: _build/executed/02_bad
+          - file: _build/executed/01_toy
+        """,
+    )
+    (tmp_path / "_config.yml").write_text((Path(__file__).resolve().parents[1] / "_config.yml").read_text())
+    proc = cli("book", "--root", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "notebooks/02_bad.py failed" in proc.stderr and "ValueError: boom" in proc.stderr
+    assert "the book was not built" in proc.stderr
+    # all notebooks ran (run-all policy), only the good one has an output, and nothing was built
+    assert sorted(p.name for p in (tmp_path / "_build" / "executed").iterdir()) == ["01_toy.ipynb"]
+    assert not (tmp_path / "_build" / "html").exists()
+    assert "jupyter-book build" not in proc.stdout
