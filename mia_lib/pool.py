@@ -11,6 +11,7 @@ is computed from shadow statistics that never include the target itself (see :mo
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -106,8 +107,8 @@ def _train_shard(cfg, ds, keep, ids, n_in_max, dev, progress, desc):
     modules = train.init_states(cfg.model, tuple(ds.X.shape[1:]), ds.n_classes, seeds)
     schedule = train.batch_schedule(keep[ids], seeds, cfg.epochs, cfg.batch_size, n_in_max=n_in_max)
     params, buffers = train.train_vmapped(modules, ds.X, ds.y, schedule, _recipe(cfg), dev, progress, desc)
-    views = data.query_views(ds.X, cfg.n_queries, ds.flippable)
-    logits = train.predict_vmapped(modules[0], params, buffers, views).numpy()
+    views = functools.partial(data.query_views, n_queries=cfg.n_queries, flippable=ds.flippable)
+    logits = train.predict_vmapped(modules[0], params, buffers, ds.X, views).numpy()
     return logits, {**params, **buffers}
 
 

@@ -182,22 +182,25 @@ def train_loop(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, sched
 
 
 @torch.no_grad()
-def predict_vmapped(module: nn.Module, params: dict, buffers: dict, views: torch.Tensor,
+def predict_vmapped(module: nn.Module, params: dict, buffers: dict, X: torch.Tensor, views=None,
                     chunk: int = 1024) -> torch.Tensor:
     """Logits of K stacked models on A query views of N examples, in eval mode.
 
     Args:
         module: one model of the architecture (structure only); params/buffers: stacked [K, ...].
-        views: float32 [A, N, C, H, W] (from :func:`mia_lib.data.query_views`).
+        X: float32 [N, C, H, W] examples.
+        views: function mapping a chunk [n, C, H, W] to its query views [A, n, C, H, W] (default: identity only,
+            A = 1); applied chunk by chunk so all views of a large dataset never sit in memory at once.
     Returns:
         logits: float32 [K, N, A, n_classes] on the CPU.
     """
     dev = next(iter(params.values())).device
     base = copy.deepcopy(module).to("meta").eval()
     fwd = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
-    a, n = views.shape[:2]
-    per_view = []
-    for v in range(a):
-        parts = [fwd(params, buffers, views[v, i:i + chunk].to(dev)).cpu() for i in range(0, n, chunk)]
-        per_view.append(torch.cat(parts, dim=1))
-    return torch.stack(per_view, dim=2)
+    parts = []
+    for i in range(0, X.shape[0], chunk):
+        v = views(X[i:i + chunk]) if views is not None else X[i:i + chunk].unsqueeze(0)
+        a, n = v.shape[:2]
+        out = fwd(params, buffers, v.flatten(0, 1).to(dev)).cpu()  # [K, A*n, C]
+        parts.append(out.unflatten(1, (a, n)).transpose(1, 2))
+    return torch.cat(parts, dim=1)

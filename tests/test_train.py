@@ -61,8 +61,7 @@ def test_predict_vmapped_matches_each_model():
     X, y = _toy(40)
     modules = train.init_states("mlp", (1, 8, 8), 10, [1, 2, 3])
     params, buffers = torch.func.stack_module_state(modules)
-    views = torch.stack([X, X.flip(-1)])
-    logits = train.predict_vmapped(modules[0], params, buffers, views, chunk=16)
+    logits = train.predict_vmapped(modules[0], params, buffers, X, lambda x: torch.stack([x, x.flip(-1)]), chunk=16)
     assert logits.shape == (3, 40, 2, 10)
     for k, m in enumerate(modules):
         torch.testing.assert_close(logits[k, :, 1], m.eval()(X.flip(-1)).detach())
