@@ -29,7 +29,8 @@ class Experiment:
         model: one of :data:`MODELS`.
         n_shadow: models in the pool (even; each example is IN for exactly half of them).
         epochs, batch_size, lr, momentum, weight_decay, optimizer: the training recipe.
-        n_queries: augmented queries per example when collecting logits (1 = identity only).
+        n_queries: query views per example when collecting logits (1 = the image only; more adds shifts and, for
+            flippable data, flips — useful when the models were trained with those augmentations).
         shard_size: models trained together in one vmapped call and cached as one file.
         save_params: also cache the stacked parameters of every model (white-box attacks need them).
         seed: master seed; every random choice derives from it.
@@ -49,7 +50,7 @@ class Experiment:
     momentum: float = 0.9
     weight_decay: float = 0.0
     optimizer: str = "sgd"
-    n_queries: int = 5
+    n_queries: int = 1
     shard_size: int = 64
     save_params: bool = False
     seed: int = 0

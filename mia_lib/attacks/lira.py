@@ -4,8 +4,10 @@ Per example n and query view a, the shadow models' logit-scaled confidences φ a
 N(μ_in, σ_in²) over models that trained on n, N(μ_out, σ_out²) over models that did not. For a target model t:
 
 * **online**: score = mean_a [log N(φ_t; μ_in, σ_in²) − log N(φ_t; μ_out, σ_out²)]
-* **offline, one-sided** (the paper): score = mean_a log Φ((φ_t − μ_out) / σ_out) — how far above the OUT
-  distribution the target's confidence lies
+* **offline, one-sided** (the paper's test Λ = Pr[Z ≤ φ_t], Z ~ N(μ_out, σ_out²)): per view the one-sided
+  p-value is p_a = Pr[Z > φ_t] = 1 − Φ((φ_t − μ_out) / σ_out); views are combined as in Fisher's method,
+  score = −mean_a log p_a. (Averaging log Φ instead would saturate at 0 for every confident member and lose the
+  low-FPR region.)
 * **offline, two-sided** (Carlini et al.'s code): score = −mean_a log N(φ_t; μ_out, σ_out²)
 
 With **fixed variance**, σ² is one number per (target, view): the mean over examples of the per-example variances
@@ -112,7 +114,7 @@ def lira_scores(phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=N
             s = _log_normal(x, m["mean_in"], fixed_both) - _log_normal(x, m["mean_out"], fixed_both)
         elif v in ("offline", "offline_fixed"):
             var = m["var_out"] if v == "offline" else fixed_out
-            s = log_ndtr((x - m["mean_out"]) / np.sqrt(var))
+            s = -log_ndtr(-(x - m["mean_out"]) / np.sqrt(var))  # −log Pr[Z > φ], stable in the far tail
         else:
             var = m["var_out"] if v == "offline_two_sided" else fixed_out
             s = -_log_normal(x, m["mean_out"], var)
