@@ -73,9 +73,26 @@ def level_name(level: float) -> str:
     return f"tpr_at_{level * 100:g}pct_fpr"
 
 
+def _weighted_summary(order_member, order_col, group_end, weights_col, levels) -> dict:
+    """:func:`summary` of a weighted copy of the data, from a precomputed descending sort (no re-sorting)."""
+    w = weights_col[order_col].astype(np.float64)
+    tp = np.cumsum(w * order_member)[group_end]
+    fp = np.cumsum(w * ~order_member)[group_end]
+    tpr = np.concatenate([[0.0], tp / tp[-1]])
+    fpr = np.concatenate([[0.0], fp / fp[-1]])
+    out = {"auroc": float(np.trapezoid(tpr, fpr)), "advantage": advantage(fpr, tpr)}
+    for t in levels:
+        out[level_name(t)] = tpr_at_fpr(fpr, tpr, t)
+    return out
+
+
 def bootstrap_ci(scores, is_member, n_boot: int = 200, alpha: float = 0.05, seed: int = 0,
                  levels=FPR_LEVELS) -> dict:
     """Percentile bootstrap CIs of :func:`summary`'s measures, resampling examples (columns of [T, N]).
+
+    A replicate draws N columns with replacement; its ROC equals the ROC of the pooled scores with each
+    (target, example) pair weighted by how often its column was drawn, so the scores are sorted once and every
+    replicate costs O(T·N) instead of a sort.
 
     Args:
         scores, is_member: [T, N] (or [N], treated as T = 1).
@@ -86,15 +103,21 @@ def bootstrap_ci(scores, is_member, n_boot: int = 200, alpha: float = 0.05, seed
     """
     s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     m = np.atleast_2d(np.asarray(is_member, dtype=bool))
-    rng = np.random.default_rng(seed)
+    _flat(s, m)
     n = s.shape[1]
+    flat_s, flat_m = s.ravel(), m.ravel()
+    order = np.argsort(-flat_s, kind="stable")
+    sorted_s = flat_s[order]
+    group_end = np.flatnonzero(np.r_[sorted_s[1:] != sorted_s[:-1], True])  # last index of each tied score
+    order_member, order_col = flat_m[order], order % n
+    rng = np.random.default_rng(seed)
     draws = []
     for _ in range(n_boot):
-        cols = rng.integers(0, n, size=n)
-        mb = m[:, cols]
+        weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        mb = m[:, weights > 0]
         if mb.all() or not mb.any():
             continue
-        draws.append(summary(s[:, cols], mb, levels))
+        draws.append(_weighted_summary(order_member, order_col, group_end, weights, levels))
     keys = ["auroc", "advantage"] + [level_name(t) for t in levels]
     return {k: tuple(np.quantile([d[k] for d in draws], [alpha / 2, 1 - alpha / 2]).tolist()) for k in keys}
 
@@ -130,3 +153,88 @@ def by_subset(scores, is_member, subsets: dict, n_boot: int = 200, seed: int = 0
             row.update(summary_with_ci(s[:, cols], mb, n_boot=n_boot, seed=seed, levels=levels))
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Empirical ε lower bound (privacy auditing)
+
+EPS_TAILS = ("tpr", "tnr")
+
+
+def clopper_pearson(k, n, alpha: float, side: str) -> np.ndarray:
+    """One-sided Clopper–Pearson (exact binomial) bound on a success probability from k successes in n trials.
+
+    Args:
+        k, n: counts (arrays broadcast); alpha: the bound fails with probability at most ``alpha``.
+        side: ``"lower"`` (0 when k = 0) or ``"upper"`` (1 when k = n).
+    Returns:
+        float64 bounds, same shape as the broadcast counts; NaN where n = 0.
+    """
+    from scipy.stats import beta
+
+    k, n = np.broadcast_arrays(np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if side == "lower":
+            out = np.where(k > 0, beta.ppf(alpha, np.maximum(k, 1e-300), n - k + 1), 0.0)
+        elif side == "upper":
+            out = np.where(k < n, beta.ppf(1 - alpha, k + 1, np.maximum(n - k, 1e-300)), 1.0)
+        else:
+            raise ValueError(f"side must be 'lower' or 'upper', got {side!r}")
+    return np.where(n > 0, out, np.nan)
+
+
+def epsilon_lower_bound(scores, is_member, delta: float = 0.0, alpha: float = 0.05, thresholds=None,
+                        n_thresholds: int = 64, tails=EPS_TAILS) -> dict:
+    """A lower bound ε̂ on the ε of an (ε, δ)-DP training algorithm, from an attack's scores (privacy auditing).
+
+    Each (target model, example) pair is one trial of the algorithm with the example IN or OUT. (ε, δ)-DP forces
+    every test "score ≥ t ⇒ member" to satisfy both inequalities of the hypothesis-testing region,
+    TPR ≤ e^ε FPR + δ (tail ``"tpr"``) and TNR ≤ e^ε FNR + δ (tail ``"tnr"``, the non-member side). With one-sided
+    Clopper–Pearson bounds TPR_lb and FPR_ub,
+
+        ε̂ = max over thresholds t and tails of  log((TPR_lb − δ) / FPR_ub)  or  log((1 − FPR_ub − δ) / (1 − TPR_lb)),
+
+    floored at 0. **It is a lower bound with confidence 1 − α**: every one of the 2m Clopper–Pearson bounds
+    (m thresholds) is taken at level α/(2m), so with probability ≥ 1 − α all hold at once, and then any ε below ε̂
+    contradicts (ε, δ)-DP. This assumes the trials are independent; pooling several examples per model is the
+    usual heuristic (Steinke et al.'s one-run audit is the rigorous version). Pass ``thresholds`` chosen on other
+    data (e.g. one threshold from a selection half) to pay for fewer comparisons.
+
+    Args:
+        scores, is_member: [T, N] or [M] (pooled), higher = member.
+        delta: the δ of the claimed guarantee. alpha: 1 − confidence.
+        thresholds: candidate thresholds (default: ``n_thresholds`` quantiles of the pooled scores).
+        tails: which inequalities to use, a subset of ``("tpr", "tnr")``.
+    Returns:
+        dict with ``eps_lower``, ``threshold`` and ``tail`` of the best test, its ``tpr``, ``fpr`` (point
+        estimates), ``tpr_lb``, ``fpr_ub``, ``n_members``, ``n_nonmembers``, ``n_tests`` (m × tails), ``alpha``,
+        ``confidence`` (1 − α), ``delta``.
+    """
+    s, m = _flat(scores, is_member)
+    if not 0 < alpha < 1 or not 0 <= delta < 1:
+        raise ValueError(f"need 0 < alpha < 1 and 0 <= delta < 1, got alpha={alpha}, delta={delta}")
+    if not tails or set(tails) - set(EPS_TAILS):
+        raise ValueError(f"tails must be a non-empty subset of {EPS_TAILS}, got {tails!r}")
+    if thresholds is None:
+        thresholds = np.unique(np.quantile(s, np.linspace(0, 1, n_thresholds + 1)[1:]))
+    t = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    pos, neg = np.sort(s[m]), np.sort(s[~m])
+    n_pos, n_neg = pos.size, neg.size
+    tp = n_pos - np.searchsorted(pos, t, side="left")  # members with score >= t
+    fp = n_neg - np.searchsorted(neg, t, side="left")
+    level = alpha / (2 * t.size)
+    tpr_lb = clopper_pearson(tp, n_pos, level, "lower")
+    fpr_ub = clopper_pearson(fp, n_neg, level, "upper")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cand = {"tpr": np.log(np.maximum(tpr_lb - delta, 0) / fpr_ub),
+                "tnr": np.log(np.maximum(1 - fpr_ub - delta, 0) / (1 - tpr_lb))}
+    best = {"eps_lower": 0.0, "threshold": np.nan, "tail": None, "tpr": np.nan, "fpr": np.nan, "tpr_lb": np.nan,
+            "fpr_ub": np.nan}
+    for tail in tails:
+        e = np.nan_to_num(cand[tail], nan=-np.inf, posinf=np.inf)
+        i = int(np.argmax(e))
+        if e[i] > best["eps_lower"]:
+            best = {"eps_lower": float(e[i]), "threshold": float(t[i]), "tail": tail, "tpr": tp[i] / n_pos,
+                    "fpr": fp[i] / n_neg, "tpr_lb": float(tpr_lb[i]), "fpr_ub": float(fpr_ub[i])}
+    return {**best, "n_members": int(n_pos), "n_nonmembers": int(n_neg), "n_tests": int(t.size * len(tails)),
+            "alpha": alpha, "confidence": 1 - alpha, "delta": delta}

@@ -147,3 +147,34 @@ def load_results(name: str, root: str | os.PathLike = ".") -> dict:
             f"{path} does not exist; run the notebook first (python -m mia_lib run notebooks/{name}.py)"
         ) from None
 
+
+
+def ci_table(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"), digits: int = 3,
+             keep=("n_examples",)):
+    """A display table: each measure as ``"value [low, high]"`` text from its ``<measure>_ci`` column.
+
+    Args:
+        table: pandas DataFrame with columns ``<measure>`` and ``<measure>_ci`` (a (low, high) tuple or NaN), e.g.
+            rows of :func:`mia_lib.metrics.summary_with_ci` or :func:`mia_lib.metrics.by_subset`.
+        measures: the measures to show, in order; keep: other columns to carry over when present.
+    Returns:
+        a new DataFrame of strings (same index), for display only; the numbers stay in ``table``.
+    """
+    import pandas as pd
+
+    def cell(value, ci):
+        if value is None or (isinstance(value, float) and value != value):
+            return "n/a"
+        text = f"{value:.{digits}f}"
+        if isinstance(ci, (tuple, list)) and len(ci) == 2:
+            text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+        return text
+
+    out = pd.DataFrame(index=table.index)
+    for col in keep:
+        if col in table:
+            out[col] = table[col]
+    for m in measures:
+        cis = table[m + "_ci"] if m + "_ci" in table else [None] * len(table)
+        out[m] = [cell(v, c) for v, c in zip(table[m], cis)]
+    return out

@@ -99,7 +99,7 @@ attacks["loss"] = threshold.loss_attack(shadow.loss)
 rows = [{"attack": name, **metrics.summary_with_ci(s, is_member, n_boot=n_boot, seed=seed)}
         for name, s in attacks.items()]
 table = pd.DataFrame(rows).set_index("attack")
-table[["auroc", "auroc_ci", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_ci"]].round(4)
+report.ci_table(table)
 
 # %%
 best = table.loc["online"]
@@ -107,7 +107,7 @@ report.glue("lira_online_auroc", best["auroc"], "{:.3f}")
 report.glue("lira_online_tpr", best["tpr_at_0.1pct_fpr"], "{:.3f}")
 report.glue("loss_auroc", table.loc["loss", "auroc"], "{:.3f}")
 report.glue("loss_tpr", table.loc["loss", "tpr_at_0.1pct_fpr"], "{:.4f}")
-report.glue("lira_offline_auroc", table.loc["offline", "auroc"], "{:.3f}")
+report.glue("lira_offline_auroc", table.loc["offline", "auroc"], "{:.3f}");
 
 # %% [markdown]
 # Online LiRA reaches an AUROC of {glue:text}`lira_online_auroc` and a TPR of {glue:text}`lira_online_tpr` at
@@ -167,7 +167,7 @@ mem_a, mem_b, r_split = memorization.split_half(shadow.correct, shadow.keep)
 report.glue("mem_split_half_r", r_split, "{:.3f}")
 report.glue("share_mem_above_half", np.mean(mem > 0.5), "{:.1%}")
 report.glue("share_mem_nonpositive", np.mean(mem <= 0), "{:.1%}")
-report.glue("mem_mean", np.nanmean(mem), "{:.3f}")
+report.glue("mem_mean", np.nanmean(mem), "{:.3f}");
 
 # %% mystnb={"figure": {"caption": "Memorization of every example, estimated from the whole pool.", "name": "fig-01-mem-hist"}}
 fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -196,7 +196,7 @@ subsets = {label: bins == i for i, label in enumerate(memorization.MEM_BIN_LABEL
 by_bin = pd.concat({name: pd.DataFrame(metrics.by_subset(s, shadow.keep[targets], subsets, n_boot=n_boot))
                     for name, s in (("LiRA online", scores_h), ("loss", loss_h))}, names=["attack", None])
 by_bin = by_bin.reset_index(level=0).reset_index(drop=True)
-by_bin[["attack", "subset", "n_examples", "auroc", "auroc_ci", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_ci"]].round(4)
+report.ci_table(by_bin.set_index(["attack", "subset"]))
 
 # %% mystnb={"figure": {"caption": "Attack success per memorization bin, with 95% bootstrap intervals.", "name": "fig-01-by-bin"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -228,7 +228,7 @@ report.glue("auroc_top_decile", dec.loc["top decile", "auroc"], "{:.3f}")
 report.glue("auroc_rest", dec.loc["other 90%", "auroc"], "{:.3f}")
 report.glue("tpr_ratio", tpr_top / max(tpr_rest, 1.0 / (~shadow.keep[targets]).sum()), "{:.0f}")
 report.glue("verdict", "supports" if supported else "does not support")
-dec[["n_examples", "auroc", "auroc_ci", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_ci"]].round(4)
+report.ci_table(dec)
 
 # %% [markdown]
 # On the most memorized tenth of the examples, LiRA reaches an AUROC of {glue:text}`auroc_top_decile` and a TPR of
@@ -252,7 +252,7 @@ dec[["n_examples", "auroc", "auroc_ci", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_
 # `python -m mia_lib run notebooks/01_lira_and_memorization.py -p n_shadow 256 -p dataset mnist5k`.
 
 # %%
-report.save_results("01_lira_and_memorization", {
+_ = report.save_results("01_lira_and_memorization", {
     "lira_online_auroc": best["auroc"],
     "lira_online_tpr_at_0.1pct_fpr": best["tpr_at_0.1pct_fpr"],
     "lira_online_tpr_at_1pct_fpr": best["tpr_at_1pct_fpr"],

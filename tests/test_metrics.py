@@ -47,3 +47,18 @@ def test_bad_inputs():
         metrics.auroc([np.nan, 1], [True, False])
     with pytest.raises(ValueError, match="shape"):
         metrics.auroc([1, 2, 3], [True, False])
+
+
+def test_weighted_replicate_equals_sklearn_on_the_resampled_data():
+    rng = np.random.default_rng(3)
+    s = np.round(rng.normal(size=(3, 60)), 1)  # ties on purpose
+    m = rng.random((3, 60)) < 0.5
+    cols = rng.integers(0, 60, size=60)
+    flat_s, flat_m = s.ravel(), m.ravel()
+    order = np.argsort(-flat_s, kind="stable")
+    ends = np.flatnonzero(np.r_[flat_s[order][1:] != flat_s[order][:-1], True])
+    fast = metrics._weighted_summary(flat_m[order], order % 60, ends, np.bincount(cols, minlength=60),
+                                     metrics.FPR_LEVELS)
+    slow = metrics.summary(s[:, cols], m[:, cols])
+    for k in fast:
+        assert np.isclose(fast[k], slow[k]), k
