@@ -73,7 +73,7 @@ pd.Series({"models": n_models, "examples": n_examples, "query views": shadow.log
 # %% [markdown]
 # The {glue:text}`n_shadow` models reach a mean training accuracy of {glue:text}`train_acc` and a mean accuracy
 # of {glue:text}`test_acc` on the examples they did not train on. Training took {glue:text}`seconds_training`
-# seconds (zero when the pool came from the cache).
+# seconds (measured when the pool was trained; a later run loads it from the cache instead).
 #
 # ## The attacks
 #

@@ -1,0 +1,163 @@
+"""The k-sweep: exact per-example subsets, scores equal to LiRA on the full pool and to a brute-force loop on
+subsets, and a planted signal whose easy examples need fewer shadow models than its hard ones."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mia_lib import efficiency as E
+from mia_lib import metrics, train
+from mia_lib.attacks import lira
+
+
+def _planted(k=64, n=300, a=2, seed=0, strong=30, shift_strong=4.0, shift_weak=0.5):
+    rng = np.random.default_rng(seed)
+    keep = train.balanced_keep(k, n, seed)
+    shift = np.where(np.arange(n) < strong, shift_strong, shift_weak)
+    phi = rng.normal(size=(1, n, 1)) * 3 + rng.normal(size=(k, n, a)) + (shift[:, None] * keep[..., None])
+    return phi, keep
+
+
+def test_pick_per_example_gives_exactly_k_per_side():
+    _, keep = _planted(k=32, n=200)
+    rng = np.random.default_rng(0)
+    for k in (1, 3, 8):
+        m_in, m_out = E.pick_per_example(keep, k, rng)
+        assert (m_in.sum(0) == k).all() and (m_out.sum(0) == k).all()
+        assert not (m_in & ~keep).any() and not (m_out & keep).any()
+    a = E.pick_per_example(keep, 4, np.random.default_rng(1))
+    b = E.pick_per_example(keep, 4, np.random.default_rng(1))
+    c = E.pick_per_example(keep, 4, np.random.default_rng(2))
+    assert (a[0] == b[0]).all() and (a[0] != c[0]).any()
+    m_in, m_out = E.pick_per_example(keep, 5, rng, side="out")
+    assert not m_in.any() and (m_out.sum(0) == 5).all()
+    # every candidate is picked about equally often (uniform draws)
+    counts = sum(E.pick_per_example(keep, 2, rng)[0].astype(int) for _ in range(400))
+    share = counts[keep] / 400
+    assert abs(share.mean() - 2 / 16) < 0.01 and share.std() < 0.05
+    with pytest.raises(ValueError, match="k must be between 1 and 16"):
+        E.pick_per_example(keep, 17, rng)
+
+
+def test_full_pool_scores_equal_lira():
+    phi, keep = _planted(k=40, n=120)
+    targets, shadows = np.arange(30, 40), np.arange(30)
+    ref = lira.lira_scores(phi, keep, target_ids=targets, shadow_ids=shadows,
+                           variants=["online", "online_fixed", "offline", "offline_fixed"])
+    got = E.lira_from_masks(phi[targets], phi[shadows], keep[shadows], ~keep[shadows], E.VARIANTS)
+    for v in E.VARIANTS:
+        np.testing.assert_allclose(got[v], ref[v], rtol=1e-8, atol=1e-8, err_msg=v)
+
+
+def test_subset_scores_equal_brute_force_loop():
+    phi, keep = _planted(k=24, n=40, a=2)
+    targets, shadows = np.arange(20, 24), np.arange(20)
+    m_in, m_out = E.pick_per_example(keep[shadows], 3, np.random.default_rng(0))
+    got = E.lira_from_masks(phi[targets], phi[shadows], m_in, m_out, ["online", "offline", "online_fixed"])
+    ps = phi[shadows]
+    var_in, var_out = np.empty((40, 2)), np.empty((40, 2))
+    online, offline = np.empty((4, 40)), np.empty((4, 40))
+    for j in range(40):
+        xi, xo = ps[m_in[:, j], j], ps[m_out[:, j], j]  # [3, A]
+        var_in[j], var_out[j] = xi.var(0), xo.var(0)
+        x = phi[targets, j]
+        lp = stats.norm.logpdf(x, xi.mean(0), xi.std(0)) - stats.norm.logpdf(x, xo.mean(0), xo.std(0))
+        online[:, j] = lp.mean(-1)
+        offline[:, j] = -stats.norm.logsf(x, xo.mean(0), xo.std(0)).mean(-1)
+    np.testing.assert_allclose(got["online"], online, rtol=1e-7)
+    np.testing.assert_allclose(got["offline"], offline, rtol=1e-7)
+    shared = 0.5 * (var_in.mean(0) + var_out.mean(0))
+    mu_in = np.stack([ps[m_in[:, j], j].mean(0) for j in range(40)])
+    mu_out = np.stack([ps[m_out[:, j], j].mean(0) for j in range(40)])
+    x = phi[targets]
+    fixed = (stats.norm.logpdf(x, mu_in, np.sqrt(shared)) - stats.norm.logpdf(x, mu_out, np.sqrt(shared))).mean(-1)
+    np.testing.assert_allclose(got["online_fixed"], fixed, rtol=1e-7)
+
+
+def test_one_model_per_side_works_with_fixed_variance_only():
+    phi, keep = _planted(k=24, n=60)
+    m_in, m_out = E.pick_per_example(keep[:20], 1, np.random.default_rng(0))
+    s = E.lira_from_masks(phi[20:], phi[:20], m_in, m_out, ["online_fixed", "offline_fixed"])
+    assert all(np.isfinite(v).all() for v in s.values())
+    assert metrics.auroc(s["online_fixed"], keep[20:]) > 0.6
+    with pytest.raises(ValueError, match="at least 2"):
+        E.lira_from_masks(phi[20:], phi[:20], m_in, m_out, ["online"])
+    with pytest.raises(ValueError, match="Unknown"):
+        E.lira_from_masks(phi[20:], phi[:20], m_in, m_out, ["magic"])
+
+
+def test_sweep_easy_examples_need_fewer_shadow_models():
+    phi, keep = _planted(k=96, n=400, a=1, strong=40, shift_strong=4.0, shift_weak=0.4)
+    targets, shadows = np.arange(64, 96), np.arange(64)
+    groups = {"strong": np.arange(400) < 40, "weak": np.arange(400) >= 40}
+    table = E.sweep(phi, keep, targets, shadows, groups, n_rep=4, seed=0, variants=("online_fixed", "online"))
+    again = E.sweep(phi, keep, targets, shadows, groups, n_rep=4, seed=0, variants=("online_fixed", "online"))
+    assert table.equals(again)
+    assert set(table["k"]) >= {1, 2, 4, 8, 16}
+    assert not ((table["variant"] == "online") & (table["k"] == 1)).any()
+    full = table[table["full"]].set_index(["variant", "group"])["auroc"]
+    # the full pool reaches the optimum for N(0,1) vs N(shift,1): Φ(shift/√2)
+    assert full["online_fixed", "weak"] == pytest.approx(stats.norm.cdf(0.4 / np.sqrt(2)), abs=0.03)
+    assert full["online_fixed", "strong"] > 0.99
+    k95 = E.k_to_reach(table, "auroc", chance=0.5).set_index(["variant", "group"])["k"]
+    assert k95["online_fixed", "strong"] <= 2 and k95["online_fixed", "weak"] >= 4 * k95["online_fixed", "strong"]
+    c = E.curves(table)
+    row = c[(c["variant"] == "online_fixed") & (c["group"] == "weak") & (c["k"] == 1)].iloc[0]
+    assert row["auroc_lo"] <= row["auroc"] <= row["auroc_hi"] and row["auroc_hi"] < full["online_fixed", "weak"]
+    per_rep = E.k_to_reach(table, "auroc", chance=0.5, per_rep=True)
+    assert len(per_rep) == 2 * 2 * 4
+    with pytest.raises(ValueError, match="disjoint"):
+        E.sweep(phi, keep, targets, [0, 64], groups)
+
+
+def test_fast_roc_equals_sklearn():
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(0)
+    for n, n_levels in ((50, 5), (5000, 40), (20000, 100000)):  # heavy ties, some ties, almost none
+        s = rng.integers(0, n_levels, n) + rng.normal(0, 0.01, n) * (n_levels > 1000)
+        m = rng.random(n) < 1 / (1 + np.exp(-(s - s.mean()) / s.std()))
+        fpr, tpr = E.roc_curve_fast(s, m)
+        ref_fpr, ref_tpr, _ = roc_curve(m, s)
+        np.testing.assert_array_equal(fpr, ref_fpr)
+        np.testing.assert_array_equal(tpr, ref_tpr)
+        assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(m, s), abs=1e-12)
+
+
+def test_k_to_reach_on_a_hand_made_table():
+    import pandas as pd
+
+    rows = [{"variant": "v", "group": "g", "k": 20, "rep": 0, "full": True, "auroc": 0.80}]
+    for k, vals in ((1, (0.60, 0.62)), (2, (0.70, 0.74)), (4, (0.77, 0.78)), (8, (0.79, 0.75))):
+        rows += [{"variant": "v", "group": "g", "k": k, "rep": r, "full": False, "auroc": a}
+                 for r, a in enumerate(vals)]
+    t = pd.DataFrame(rows)
+    assert E.k_to_reach(t, fraction=0.95).iloc[0]["k"] == 4  # 0.76 needed; means 0.61, 0.72, 0.775, 0.77
+    assert E.k_to_reach(t, fraction=0.9, chance=0.5).iloc[0]["k"] == 4  # 0.77 needed
+    strict = E.k_to_reach(t, fraction=0.95, chance=0.5).iloc[0]  # 0.785 needed: only the full pool
+    assert strict["k"] == 20 and not strict["reached_before_full"]
+    assert list(E.k_to_reach(t, fraction=0.9, per_rep=True)["k"]) == [4, 2]  # 0.72 needed, per repetition
+    assert E.k_grid(40) == [1, 2, 4, 8, 16, 32] and E.k_grid(1) == [1]
+
+
+@pytest.mark.slow
+def test_notebook_quick_run_writes_k95(tmp_path):
+    """notebooks/05_shadow_efficiency.py runs in quick mode and saves k95 per group and the curves."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy2(repo / "notebooks" / "05_shadow_efficiency.py", tmp_path / "notebooks")
+    env = {**os.environ, "MIA_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "mia_lib", "run", "notebooks/05_shadow_efficiency.py", "--quick",
+                           "--root", str(tmp_path), "--no-progress"], cwd=tmp_path, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    out = json.loads((tmp_path / "results" / "05_shadow_efficiency.json").read_text())
+    assert set(out["k95_auroc"]) == {"all", "under-represented", "memorized"}
+    assert out["curves"] and {"variant", "group", "k", "auroc"} <= set(out["curves"][0])
