@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BOOK_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: all book test bench clean venv
+.PHONY: all book test bench clean venv browser-check
 
 all: book
 
@@ -25,6 +25,12 @@ book: $(STAMP)
 # The whole suite: unit tests, notebook smoke runs (quick=True) and the strict book build.
 test: $(STAMP)
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# Open the built default book (run `make book` first) in headless Chromium, from disk with the network off, and check
+# the intro and every chapter: console errors, figures, math, glued numbers. Screenshots go to _build/screenshots/.
+# Needs Chromium: `apt-get install -y chromium` (Debian), or MIA_CHROMIUM=/path/to/chrome.
+browser-check: $(STAMP)
+	$(VPY) -m mia_lib.browser _build/html
 
 bench: $(STAMP)
 	$(VPY) benchmarks/pool_throughput.py

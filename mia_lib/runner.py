@@ -18,12 +18,19 @@ Decisions
   warning in an unchanged page would not be re-emitted and ``-W`` would let it through on the second run.
 * **Exit codes.**  0 success; 1 a notebook or the build failed; 2 a usage error (missing notebook or ``_toc.yml``,
   malformed ``-p``).
+* **Re-run note.**  Every executed notebook gets, under its title, an admonition with the exact reproducing
+  command, the run's wall time, hardware and date (glued from ``metadata["mia_lib"]`` by a hidden cell at the end),
+  how to scale the run up, and download links to its ``.py`` source and executed ``.ipynb``
+  (:func:`add_run_info`).  Injected here, from the run's metadata, so that no notebook has to carry it.
+* **Results overview.**  :func:`results_overview` and :func:`results_markdown` gather the headline numbers of
+  every chapter's ``results/<stem>.json`` in toc order, for ``notebooks/99_results_overview.py``, the last chapter.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import posixpath
 import re
 import shlex
 import shutil
@@ -51,6 +58,18 @@ __all__ = [
     "toc_notebooks",
     "build_book",
     "book",
+    "RUN_INFO_TAG",
+    "notebook_parameters",
+    "human_seconds",
+    "hardware_text",
+    "run_info_glue",
+    "rerun_admonition",
+    "add_run_info",
+    "toc_documents",
+    "ChapterResults",
+    "results_overview",
+    "format_value",
+    "results_markdown",
 ]
 
 #: Executed notebooks live here, relative to the root; the toc names them as ``_build/executed/<stem>``.
@@ -182,6 +201,18 @@ def _display_path(path: Path, root: Path) -> str:
         return str(path.resolve())
 
 
+def _cpu_model() -> str | None:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else ``platform.processor()`` or None."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split()) or None
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def _hardware() -> tuple[str, dict[str, Any]]:
     """(torch device, hostname-free hardware description)."""
     info: dict[str, Any] = {
@@ -189,6 +220,7 @@ def _hardware() -> tuple[str, dict[str, Any]]:
         "machine": platform.machine(),
         "system": platform.system(),
         "python": platform.python_version(),
+        "cpu_model": _cpu_model(),
         "gpu": None,
     }
     device = "cpu"
@@ -252,7 +284,8 @@ def run_notebook(
     The kernel (``python3``) runs with ``cwd=root``, so notebooks write ``results/`` and ``.cache/`` under the root.
     ``parameters`` (plus ``quick=True`` when ``quick``) are injected by papermill after the cell tagged
     ``parameters``.  The executed notebook's ``metadata["mia_lib"]`` records the parameters, the reproducing
-    command, the wall time, the torch device and a hostname-free hardware description.
+    command, the wall time, the torch device and a hostname-free hardware description, and :func:`add_run_info`
+    puts a "Re-run this page" admonition under the notebook's title (glued from that metadata).
 
     On failure the temp file and any earlier output for this notebook are deleted, an error paragraph naming the
     notebook and the failing cell's exception is printed to ``stream`` (default stderr), and
@@ -294,6 +327,7 @@ def run_notebook(
         except Exception as exc:
             raise ValueError(f"cannot read it as a Jupytext notebook ({type(exc).__name__}: {exc})") from exc
         nb.metadata["kernelspec"] = dict(_KERNELSPEC)
+        defaults = notebook_parameters(nb)
         with _inline_matplotlib():
             nb = papermill.execute_notebook(
                 nb,
@@ -317,6 +351,7 @@ def run_notebook(
         }
         pm = nb.metadata.get("papermill", {})
         pm["input_path"], pm["output_path"] = rel_nb, rel_out
+        add_run_info(nb, nb.metadata["mia_lib"], defaults, source=rel_nb if not Path(rel_nb).is_absolute() else None)
         nbformat.write(nb, str(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the output ordinary permissions
         os.replace(tmp, out)
@@ -471,3 +506,317 @@ def book(
         return status
     print(f"book: {root / '_build' / 'html' / 'index.html'}", file=stream, flush=True)
     return 0
+
+
+# ------------------------------------------------------------------------------------- re-run note on each page
+#: Tag of the cells that :func:`add_run_info` adds to an executed notebook (so that they can be found again).
+RUN_INFO_TAG = "mia-run-info"
+_RUN_INFO_KEYS = ("mia_run_wall_time", "mia_run_hardware", "mia_run_finished")
+_H1 = re.compile(r"^#\s+\S", re.MULTILINE)
+
+
+def notebook_parameters(nb: Any) -> dict[str, Any]:
+    """``{name: default}`` of the cell tagged ``parameters`` of a notebook (``nbformat`` node), in order.
+
+    Only plain ``name = <literal>`` assignments are read (``ast.literal_eval``); anything else in the cell is
+    ignored, and a notebook without such a cell gives ``{}``.
+    """
+    import ast
+
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                return {}
+            params: dict[str, Any] = {}
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        params[node.targets[0].id] = ast.literal_eval(node.value)
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        continue
+            return params
+    return {}
+
+
+def human_seconds(seconds: float) -> str:
+    """``12.3 s``, ``4 min 05 s`` or ``1 h 02 min`` for a duration in seconds."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def hardware_text(meta: dict[str, Any]) -> str:
+    """One line describing the machine of a run from its ``metadata["mia_lib"]`` (:func:`run_notebook`), e.g.
+    ``"CPU only: 2 cores (AMD EPYC 7B13), Linux x86_64, torch 2.14.1, Python 3.11.2"``."""
+    hw = meta.get("hardware") or {}
+    cores = hw.get("cpu_count")
+    cpu = f"{cores} CPU cores" if cores else "CPU"
+    if hw.get("cpu_model"):
+        cpu += f" ({hw['cpu_model']})"
+    if meta.get("device") == "cuda" and hw.get("gpu"):
+        n = hw.get("gpu_count") or 1
+        head = f"GPU: {hw['gpu']}" + (f" ×{n}" if n > 1 else "") + f", {cpu}"
+    else:
+        head = f"CPU only: {cpu}"
+    rest = [f"{hw.get('system', '')} {hw.get('machine', '')}".strip()]
+    if hw.get("torch"):
+        rest.append(f"torch {hw['torch']}")
+    if hw.get("python"):
+        rest.append(f"Python {hw['python']}")
+    return ", ".join([head] + [r for r in rest if r])
+
+
+def run_info_glue(meta: dict[str, Any]) -> dict[str, str]:
+    """The texts glued for the re-run note: ``{"mia_run_wall_time": "12.3 s", "mia_run_hardware": ...,
+    "mia_run_finished": "2026-01-02 03:04 UTC"}`` from a run's ``metadata["mia_lib"]``."""
+    finished = str(meta.get("finished_utc") or "")
+    if re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d", finished):
+        finished = finished[:10] + " " + finished[11:16] + " UTC"
+    return {
+        "mia_run_wall_time": human_seconds(float(meta.get("wall_time_s") or 0.0)),
+        "mia_run_hardware": hardware_text(meta),
+        "mia_run_finished": finished or "unknown",
+    }
+
+
+def _scale_up(meta: dict[str, Any], defaults: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """(bullet lines, extra -p parameters) suggesting a bigger run, for the knobs this notebook has."""
+    params = dict(meta.get("parameters") or {})
+    lines: list[str] = []
+    extra: dict[str, Any] = {}
+    if params.get("quick"):
+        lines.append("**Full size**: drop `--quick` first; quick mode shrinks data, models and epochs for a smoke test.")
+    if "device" in defaults:
+        lines.append('**GPU**: `device = "auto"` uses a CUDA GPU by itself when one is visible; `-p device cuda` '
+                     "insists (and fails loudly without one).")
+        extra["device"] = "cuda"
+    if "dataset" in defaults and "data_dir" in defaults:
+        lines.append("**Full data**: `-p dataset mnist -p data_dir /path/to/data` reads full-scale torchvision data "
+                     "that you downloaded once (`svhn`, `cifar10`, `cifar100` likewise; see the README).")
+        extra.update(dataset="mnist", data_dir="/path/to/data")
+    n_shadow = params.get("n_shadow", defaults.get("n_shadow"))
+    if isinstance(n_shadow, int) and not isinstance(n_shadow, bool) and n_shadow > 0:
+        lines.append(f"**More shadow models**: `-p n_shadow {2 * n_shadow}` (twice this run's `n_shadow`; training "
+                     "time grows about linearly with it).")
+        extra["n_shadow"] = 2 * n_shadow
+    return lines, extra
+
+
+def rerun_admonition(meta: dict[str, Any], defaults: dict[str, Any], source: str | None = None) -> str:
+    """MyST text of the "Re-run this page" admonition for a run's ``metadata["mia_lib"]``.
+
+    It shows the exact reproducing command, glues the wall time, hardware and finishing time
+    (:func:`run_info_glue` keys, pasted with ``{glue:text}``), says how to scale the run up for the knobs that the
+    notebook's parameters cell has (``defaults``, from :func:`notebook_parameters`), and, when ``source`` (the
+    notebook's path relative to the root) is given, links the ``.py`` source and the executed ``.ipynb`` for
+    download.
+    """
+    command = str(meta.get("command") or "")
+    notebook = str(meta.get("notebook") or source or "")
+    params = dict(meta.get("parameters") or {})
+    lines = [
+        ":::{admonition} Re-run this page",
+        f":class: tip {RUN_INFO_TAG}",
+        "",
+        "This page was produced by the following command, run in the repository root (with the project's",
+        "virtualenv, `python` is `.venv/bin/python`):",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        "It took {glue:text}`mia_run_wall_time` on a machine with {glue:text}`mia_run_hardware`, and finished on",
+        "{glue:text}`mia_run_finished`.",
+    ]
+    if params.get("quick"):
+        lines += ["", "**Quick mode**: this page was built with `--quick` (tiny data, few models, few epochs). Its",
+                  "numbers only show that the code runs; they are not the chapter's results."]
+    bullets, extra = _scale_up(meta, defaults)
+    if bullets:
+        lines += ["", "To scale it up:", ""] + [f"- {b}" for b in bullets]
+        scaled = {k: v for k, v in params.items() if k != "quick"}
+        scaled.update(extra)
+        lines += ["", "For example:", "", "```bash", command_line(notebook, scaled, quick=False), "```"]
+    knobs = [k for k in defaults if k != "quick"]
+    if knobs:
+        lines += ["", "Every knob of the notebook's parameters cell can be set with `-p NAME VALUE`: "
+                  + ", ".join(f"`{k}`" for k in knobs) + "."]
+    if source:
+        stem = Path(source).stem
+        to_source = posixpath.relpath(source, EXECUTED_DIR.as_posix())
+        lines += ["", f"To adapt its cells, download the source {{download}}`{Path(source).name} <{to_source}>` "
+                  f"(a Jupytext percent file) or the executed notebook {{download}}`{stem}.ipynb <{stem}.ipynb>`."]
+    lines.append(":::")
+    return "\n".join(lines)
+
+
+def add_run_info(nb: Any, meta: dict[str, Any], defaults: dict[str, Any], source: str | None = None) -> Any:
+    """Add the re-run note to an executed notebook (in place; also returned).
+
+    A markdown cell with :func:`rerun_admonition` goes right after the first markdown cell that holds the H1
+    title (at the top when there is none), and a ``remove-cell`` code cell at the end carries the
+    :func:`run_info_glue` values as glue outputs (the same outputs that ``report.glue`` would produce if the cell
+    were run again).  Both cells are tagged :data:`RUN_INFO_TAG`; cells from an earlier call are replaced.
+    """
+    import nbformat
+
+    nb.cells = [c for c in nb.cells if RUN_INFO_TAG not in c.get("metadata", {}).get("tags", [])]
+    note = nbformat.v4.new_markdown_cell(rerun_admonition(meta, defaults, source), metadata={"tags": [RUN_INFO_TAG]})
+    values = run_info_glue(meta)
+    code = [
+        "# Added by `python -m mia_lib run` after the run: how this page was produced, for the note at the top.",
+        "from mia_lib import report",
+    ] + [f"report.glue({key!r}, {value!r})" for key, value in values.items()]
+    outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={"application/papermill.record/text/plain": repr(value)},
+            metadata={"scrapbook": {"name": key, "mime_prefix": "application/papermill.record/"}},
+        )
+        for key, value in values.items()
+    ]
+    glue_cell = nbformat.v4.new_code_cell("\n".join(code), metadata={"tags": ["remove-cell", RUN_INFO_TAG]},
+                                          outputs=outputs)
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
+        note.pop("id", None)
+        glue_cell.pop("id", None)
+    at = next((i + 1 for i, c in enumerate(nb.cells) if c.get("cell_type") == "markdown" and _H1.search(c.source)), 0)
+    nb.cells.insert(at, note)
+    nb.cells.append(glue_cell)
+    return nb
+
+
+# ------------------------------------------------------------------------------------------ results overview
+def toc_documents(root: str | os.PathLike = ".") -> list[str]:
+    """Every document of ``ROOT/_toc.yml`` (root first, then depth first), without suffix: ``book/intro``,
+    ``_build/executed/01_x``, ...; the HTML page of each is ``_build/html/<document>.html``."""
+    root = Path(root).resolve()
+    toc_path = root / "_toc.yml"
+    if not toc_path.is_file():
+        raise RunnerError(f"table of contents not found: {toc_path}")
+    try:
+        toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RunnerError(f"malformed {toc_path}: {exc}") from None
+    docs: list[str] = []
+    for file in _toc_files(toc):
+        file = file.strip()
+        for suffix in (".ipynb", ".md", ".rst"):
+            file = file.removesuffix(suffix)
+        if file not in docs:
+            docs.append(file)
+    return docs
+
+
+@dataclass
+class ChapterResults:
+    """Headline numbers of one executed chapter, for :func:`results_markdown`."""
+
+    stem: str  #: notebook stem, e.g. ``01_lira_and_memorization``
+    doc: str  #: toc document, e.g. ``_build/executed/01_lira_and_memorization``
+    numbers: list[tuple[str, Any]]  #: (key, value) of the first scalar entries of ``results/<stem>.json``
+    n_more: int  #: scalar entries left out of ``numbers``
+    has_results: bool  #: whether ``results/<stem>.json`` exists
+    mode: str | None  #: ``default``, ``quick`` or ``custom: -p ...`` (from the executed notebook), None if unknown
+    wall_time_s: float | None  #: the run's wall time, None if unknown
+
+
+_BOOKKEEPING = {"config", "quick", "seed", "cwd"}
+
+
+def _is_headline(key: str, value: Any) -> bool:
+    if key in _BOOKKEEPING or "seconds" in key:
+        return False
+    if isinstance(value, str):
+        return len(value) <= 80
+    return isinstance(value, (bool, int, float))
+
+
+def results_overview(
+    root: str | os.PathLike = ".", *, exclude: Iterable[str] = (), max_per_chapter: int = 8
+) -> list[ChapterResults]:
+    """Headline numbers of every executed chapter of ``ROOT/_toc.yml``, in toc order.
+
+    For each toc entry ``_build/executed/<stem>`` (except stems in ``exclude``), the first ``max_per_chapter``
+    top-level entries of ``results/<stem>.json`` that are numbers, booleans or short strings, in the order the
+    chapter saved them (bookkeeping such as ``config``, ``quick``, ``seed`` and ``*seconds*`` is left out), plus
+    how the chapter was run, read from ``_build/executed/<stem>.ipynb``'s ``metadata["mia_lib"]``.
+    """
+    import json
+
+    root = Path(root).resolve()
+    prefix = EXECUTED_DIR.as_posix() + "/"
+    skip = set(exclude)
+    chapters: list[ChapterResults] = []
+    for doc in toc_documents(root):
+        if not doc.startswith(prefix) or doc[len(prefix):] in skip:
+            continue
+        stem = doc[len(prefix):]
+        path = root / "results" / f"{stem}.json"
+        results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        scalars = [(k, v) for k, v in (results or {}).items() if _is_headline(k, v)]
+        mode, wall = None, None
+        executed = root / EXECUTED_DIR / f"{stem}.ipynb"
+        if executed.is_file():
+            meta = json.loads(executed.read_text(encoding="utf-8")).get("metadata", {}).get("mia_lib", {})
+            params = dict(meta.get("parameters") or {})
+            others = {k: v for k, v in params.items() if k != "quick"}
+            mode = "quick" if params.get("quick") else "default"
+            if others:
+                mode += ", " + " ".join(f"-p {k} {_format_value(v)}" for k, v in others.items())
+            wall = meta.get("wall_time_s")
+        chapters.append(ChapterResults(stem, doc, scalars[:max_per_chapter], max(0, len(scalars) - max_per_chapter),
+                                       results is not None, mode, wall))
+    return chapters
+
+
+def format_value(value: Any) -> str:
+    """A results value for a table: ``yes``/``no``, ``1,797``, three significant digits (``0.59``,
+    ``0.000974``, ``23``), thousands without decimals, ``n/a`` for NaN."""
+    import math
+
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if math.isinf(value):
+            return "∞" if value > 0 else "−∞"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def results_markdown(chapters: Sequence[ChapterResults]) -> str:
+    """One MyST table of every chapter's headline numbers (:func:`results_overview`): columns chapter (a
+    ``{doc}`` link, so a missing chapter fails the strict build), run (mode and wall time), result (the key in
+    ``results/<stem>.json``) and value."""
+    rows = ["| chapter | run | result | value |", "|:---|:---|:---|---:|"]
+    for ch in chapters:
+        link = f"{{doc}}`/{ch.doc}`"
+        run = ch.mode or "not run"
+        if ch.wall_time_s is not None:
+            run += f", {human_seconds(float(ch.wall_time_s))}"
+        entries = [(f"`{k}`" if "`" not in k else k, format_value(v)) for k, v in ch.numbers]
+        if ch.n_more:
+            entries.append((f"... {ch.n_more} more in `results/{ch.stem}.json`", ""))
+        if not ch.has_results:
+            entries = [(f"no `results/{ch.stem}.json`", "")]
+        elif not entries:
+            entries = [(f"no scalar entries in `results/{ch.stem}.json`", "")]
+        for i, (key, value) in enumerate(entries):
+            first = i == 0
+            rows.append(f"| {link if first else ''} | {_cell(run) if first else ''} | {_cell(key)} | {_cell(value)} |")
+    return "\n".join(rows)

@@ -18,21 +18,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-BOOK_SOURCES = ["_config.yml", "_toc.yml", "book", "notebooks"]
 SPHINX_WARNING = re.compile(r"(WARNING|ERROR|CRITICAL): ")
-
-
-def copy_book_sources(dst: Path) -> Path:
-    """Copy the project's book sources into ``dst`` (a tmp root). A missing source fails the test (no skipping)."""
-    missing = [name for name in BOOK_SOURCES if not (REPO / name).exists()]
-    assert not missing, f"book sources missing from the repository: {missing}"
-    for name in BOOK_SOURCES:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-        else:
-            shutil.copy2(src, dst / name)
-    return dst
 
 
 def mia_book(root: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -74,15 +60,15 @@ def tail(text: str, n: int = 80) -> str:
 
 
 @pytest.mark.slow
-def test_real_book_quick_builds_strictly(tmp_path):
-    """Every notebook runs with quick=True, writes results/<stem>.json, and the book builds with -W -n."""
-    root = copy_book_sources(tmp_path)
+def test_real_book_quick_builds_strictly(quick_book):
+    """Every notebook runs with quick=True, writes results/<stem>.json, and the book builds with -W -n.
+    (The build is the session fixture ``quick_book`` of conftest.py, shared with the offline-HTML and browser tests.)"""
+    root, proc = quick_book.root, quick_book.proc
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files = [f.removesuffix(".ipynb").removesuffix(".md") for f in toc_files(toc)]
     stems = [f.split("/")[-1] for f in files if f.startswith("_build/executed/")]
     assert stems, "the toc lists no executed notebooks"
 
-    proc = mia_book(root, "--quick", timeout=80 * 60)
     assert proc.returncode == 0, tail(proc.stdout)
     assert sphinx_warnings(proc.stdout) == []
     index = root / "_build" / "html" / "index.html"

@@ -222,6 +222,18 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
     glued = [o for c in nb_out.cells for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})]
     assert glued and glued[0]["data"] == {"application/papermill.record/text/plain": "256"}
 
+    # the re-run note sits right under the title cell, with the command; its glued values are in the last cell
+    tagged = [i for i, c in enumerate(nb_out.cells) if runner.RUN_INFO_TAG in c.metadata.get("tags", [])]
+    assert tagged == [1, len(nb_out.cells) - 1]
+    assert nb_out.cells[0].source.startswith("# A toy chapter")
+    assert meta["command"] in nb_out.cells[1].source
+    assert "{download}`01_toy.py <../../notebooks/01_toy.py>`" in nb_out.cells[1].source
+    names = {o["metadata"]["scrapbook"]["name"]: o["data"] for o in nb_out.cells[-1].outputs}
+    assert set(names) == {"mia_run_wall_time", "mia_run_hardware", "mia_run_finished"}
+    assert names["mia_run_wall_time"]["application/papermill.record/text/plain"] == repr(
+        runner.human_seconds(meta["wall_time_s"]))
+    nbformat.validate(nb_out)
+
 
 def test_run_failure_leaves_no_output_and_removes_stale_one(tmp_path):
     nb = write(tmp_path / "notebooks" / "02_bad.py", BAD_NB)
@@ -263,3 +275,158 @@ def test_book_with_failing_notebook_runs_all_and_does_not_build(tmp_path):
     assert sorted(p.name for p in (tmp_path / "_build" / "executed").iterdir()) == ["01_toy.ipynb"]
     assert not (tmp_path / "_build" / "html").exists()
     assert "jupyter-book build" not in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------- re-run note
+def toy_notebook(first_markdown: str = "# Title\n\nWhat this chapter asks.") -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(first_markdown),
+        nbformat.v4.new_code_cell('n_shadow = 4   # models\ndataset = "digits"\ndata_dir = None\ndevice = "auto"\n'
+                                  "lr = 10 ** -2  # not a literal: skipped\nimport os\nquick = False",
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_markdown_cell("## Section\n\nText."),
+    ]
+    return nb
+
+
+RUN_META = {
+    "notebook": "notebooks/01_toy.py",
+    "parameters": {"n_shadow": 16, "quick": True},
+    "command": "python -m mia_lib run notebooks/01_toy.py --quick -p n_shadow 16",
+    "wall_time_s": 125.4,
+    "device": "cpu",
+    "hardware": {"cpu_count": 2, "cpu_model": "Toy CPU", "machine": "x86_64", "system": "Linux", "python": "3.11.2",
+                 "gpu": None, "torch": "2.14.1"},
+    "finished_utc": "2026-01-02T03:04:05Z",
+}
+
+
+def test_notebook_parameters_reads_literal_defaults():
+    nb = toy_notebook()
+    assert runner.notebook_parameters(nb) == {"n_shadow": 4, "dataset": "digits", "data_dir": None,
+                                              "device": "auto", "quick": False}
+    nb.cells[1].metadata["tags"] = []
+    assert runner.notebook_parameters(nb) == {}
+
+
+def test_human_seconds_and_hardware_text():
+    assert runner.human_seconds(0.04) == "0.0 s"
+    assert runner.human_seconds(59.94) == "59.9 s"
+    assert runner.human_seconds(125.4) == "2 min 05 s"
+    assert runner.human_seconds(3600 + 125) == "1 h 02 min"
+    assert runner.hardware_text(RUN_META) == "CPU only: 2 CPU cores (Toy CPU), Linux x86_64, torch 2.14.1, Python 3.11.2"
+    gpu = dict(RUN_META, device="cuda", hardware=dict(RUN_META["hardware"], gpu="NVIDIA H100", gpu_count=2))
+    assert runner.hardware_text(gpu).startswith("GPU: NVIDIA H100 ×2, 2 CPU cores (Toy CPU), Linux")
+    assert runner.run_info_glue(RUN_META) == {"mia_run_wall_time": "2 min 05 s",
+                                              "mia_run_hardware": runner.hardware_text(RUN_META),
+                                              "mia_run_finished": "2026-01-02 03:04 UTC"}
+
+
+def test_add_run_info_puts_note_under_the_title_and_glue_at_the_end():
+    nb = toy_notebook()
+    defaults = runner.notebook_parameters(nb)
+    runner.add_run_info(nb, RUN_META, defaults, source="notebooks/01_toy.py")
+    runner.add_run_info(nb, RUN_META, defaults, source="notebooks/01_toy.py")  # a second call replaces, not adds
+    assert len(nb.cells) == 5
+    assert nb.cells[0].source.startswith("# Title") and nb.cells[2].metadata.get("tags") == ["parameters"]
+    note, glue_cell = nb.cells[1], nb.cells[-1]
+    assert note.cell_type == "markdown" and runner.RUN_INFO_TAG in note.metadata["tags"]
+    text = note.source
+    assert text.startswith(":::{admonition} Re-run this page") and text.rstrip().endswith(":::")
+    assert f"```bash\n{RUN_META['command']}\n```" in text
+    for key in ("mia_run_wall_time", "mia_run_hardware", "mia_run_finished"):
+        assert f"{{glue:text}}`{key}`" in text
+    assert "**Quick mode**" in text and "drop `--quick`" in text
+    assert "`-p n_shadow 32`" in text  # twice the run's n_shadow (16), not the notebook's default (4)
+    assert "`-p device cuda`" in text and "-p dataset mnist -p data_dir /path/to/data" in text
+    assert "`n_shadow`, `dataset`, `data_dir`, `device`." in text  # the knobs; `quick` is not one
+    assert "{download}`01_toy.py <../../notebooks/01_toy.py>`" in text
+    assert "{download}`01_toy.ipynb <01_toy.ipynb>`" in text
+    # the scaled-up example is a valid command line: full size, GPU, full data, twice the models
+    example = text.split("For example:")[1].split("```bash\n")[1].split("\n```")[0]
+    args = make_parser().parse_args(shlex.split(example)[3:])
+    assert not args.quick
+    assert runner.parse_params(args.params) == {"n_shadow": 32, "device": "cuda", "dataset": "mnist",
+                                                "data_dir": "/path/to/data"}
+    # the glue cell: hidden, and exactly what report.glue would have displayed
+    assert glue_cell.cell_type == "code" and "remove-cell" in glue_cell.metadata["tags"]
+    values = runner.run_info_glue(RUN_META)
+    assert [(o.metadata["scrapbook"]["name"], o.data) for o in glue_cell.outputs] == [
+        (k, {"application/papermill.record/text/plain": repr(v)}) for k, v in values.items()]
+    for line in glue_cell.source.splitlines()[2:]:
+        assert line.startswith("report.glue(")
+    nbformat.validate(nb)
+
+
+def test_add_run_info_without_title_or_knobs():
+    nb = toy_notebook(first_markdown="Just prose, no heading.")
+    nb.cells[1].source = "quick = False"
+    meta = dict(RUN_META, parameters={}, command="python -m mia_lib run notebooks/01_toy.py")
+    runner.add_run_info(nb, meta, runner.notebook_parameters(nb))
+    text = nb.cells[0].source
+    assert runner.RUN_INFO_TAG in nb.cells[0].metadata["tags"]  # no H1: at the very top
+    assert "Quick mode" not in text and "To scale it up" not in text and "{download}" not in text
+    assert "Every knob" not in text
+
+
+def write_chapter(root: Path, stem: str, results: dict | None, meta: dict | None) -> None:
+    if results is not None:
+        report.save_results(stem, results, root=root)
+    if meta is not None:
+        nb = nbformat.v4.new_notebook(metadata={"mia_lib": meta})
+        (root / "_build" / "executed").mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, root / "_build" / "executed" / f"{stem}.ipynb")
+
+
+def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
+    write(tmp_path / "_toc.yml", """\
+        format: jb-book
+        root: book/intro
+        parts:
+          - caption: Two
+            chapters:
+              - file: _build/executed/02_b
+              - file: book/notes.md
+          - caption: One
+            chapters:
+              - file: _build/executed/01_a.ipynb
+              - file: _build/executed/03_c
+              - file: _build/executed/99_overview
+        """)
+    many = {f"k{i}": i / 7 for i in range(10)}
+    write_chapter(tmp_path, "01_a", {"auroc": 0.61234, "config": {"n": 1}, "seconds_training": 3.0, "n": 1797,
+                                     "ok": True, "name": "a|b", "nan": float("nan"), "xs": [1, 2], **many},
+                  {"parameters": {"quick": True, "n_shadow": 8}, "wall_time_s": 12.34})
+    write_chapter(tmp_path, "02_b", {"big": 12345.6, "tiny": 0.00097384, "flag": False}, None)
+    write_chapter(tmp_path, "03_c", None, {"parameters": {}, "wall_time_s": 61.0})
+    write_chapter(tmp_path, "99_overview", {"n_chapters": 3}, {"parameters": {}, "wall_time_s": 1.0})
+
+    assert runner.toc_documents(tmp_path) == ["book/intro", "_build/executed/02_b", "book/notes",
+                                              "_build/executed/01_a", "_build/executed/03_c",
+                                              "_build/executed/99_overview"]
+    chapters = runner.results_overview(tmp_path, exclude=["99_overview"], max_per_chapter=5)
+    assert [c.stem for c in chapters] == ["02_b", "01_a", "03_c"]
+    b, a, c = chapters
+    assert [k for k, _ in a.numbers] == ["auroc", "n", "ok", "name", "nan"]  # saved order, bookkeeping left out
+    assert a.numbers[:4] == [("auroc", 0.61234), ("n", 1797), ("ok", True), ("name", "a|b")]
+    assert a.n_more == 10  # k0..k9
+    assert (a.mode, a.wall_time_s) == ("quick, -p n_shadow 8", 12.34)
+    assert (b.mode, b.wall_time_s, b.has_results) == (None, None, True)
+    assert (c.mode, c.has_results, c.numbers) == ("default", False, [])
+
+    md = runner.results_markdown(chapters).splitlines()
+    assert md[0] == "| chapter | run | result | value |"
+    assert md[2] == "| {doc}`/_build/executed/02_b` | not run | `big` | 12,346 |"
+    assert md[3] == "|  |  | `tiny` | 0.000974 |" and md[4] == "|  |  | `flag` | no |"
+    assert md[5] == "| {doc}`/_build/executed/01_a` | quick, -p n_shadow 8, 12.3 s | `auroc` | 0.612 |"
+    assert "|  |  | `name` | a\\|b |" in md and "|  |  | `ok` | yes |" in md and "|  |  | `n` | 1,797 |" in md
+    assert "|  |  | `nan` | n/a |" in md and "|  |  | ... 10 more in `results/01_a.json` |  |" in md
+    assert md[-1] == "| {doc}`/_build/executed/03_c` | default, 1 min 01 s | no `results/03_c.json` |  |"
+    assert sum(line.count("{doc}") for line in md) == 3
+
+
+def test_format_value():
+    assert [runner.format_value(v) for v in (True, 0, 1797, 0.5, 0.59004, 23.0087, 1234.5, float("nan"),
+                                              float("inf"), "x")] == \
+        ["yes", "0", "1,797", "0.5", "0.59", "23", "1,234", "n/a", "∞", "x"]

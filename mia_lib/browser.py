@@ -1,0 +1,585 @@
+"""The built book as a reader meets it: offline, from disk, in a real browser.
+
+Two checks on a built HTML book (``_build/html``), and one Sphinx hook:
+
+* :func:`external_references` scans every page (and the CSS files the pages load) for scripts, styles, fonts,
+  images and frames that would be fetched from outside the book folder: another host, an absolute path, or a
+  relative path that climbs out of it.  Links a reader may click (``<a href>``) are not fetched and are allowed.
+* :func:`check_pages` opens pages in headless Chromium (Debian's ``chromium``, driven by Playwright with
+  ``executable_path``; no browser is ever downloaded) from ``file://`` with every other request aborted, and
+  reports per page: console errors and uncaught exceptions, requests that failed or left the book folder, figure
+  images that are missing or not decoded, math that MathJax did not typeset (or raw ``$$`` left in the text),
+  empty glued numbers or leftover glue markup; it saves a full-page screenshot of each page.
+* :func:`setup` (listed in ``_config.yml`` under ``sphinx.extra_extensions``) removes inline ``<script>`` blocks
+  that Sphinx 7.4 writes twice when an extension adds them after the builder started (sphinx-thebe does); the
+  second copy of ``const THEBE_JS_URL = ...`` is a JavaScript error on every page.
+
+Command line (``make browser-check`` runs it on the default book)::
+
+    python -m mia_lib.browser [HTML_DIR] [--root ROOT] [--screenshots DIR] [--json REPORT.json]
+
+It checks the pages named in ``ROOT/_toc.yml`` (default ROOT: two levels above ``HTML_DIR``), writes screenshots
+to ``ROOT/_build/screenshots/`` and exits 0 when every page passes, 1 otherwise, 2 on a usage error (no Chromium,
+no HTML).  When ``unshare -n`` works (root, or user namespaces), it re-runs itself in a network namespace with no
+interface, so the browser has no network at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+from urllib.parse import unquote, urlsplit
+
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "Reference",
+    "PageReport",
+    "find_chromium",
+    "resource_urls",
+    "css_urls",
+    "external_references",
+    "book_pages",
+    "screenshot_name",
+    "check_pages",
+    "netns_prefix",
+    "main",
+    "setup",
+]
+
+#: Flags for headless Chromium: no GPU, no sandbox (containers, root), none of Chromium's own network traffic.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-extensions",
+)
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+_LOCAL_SCHEMES = {"data", "blob", "about", "javascript"}
+# <link rel=...> values that make the browser fetch something (or talk to a host) by itself
+_FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch", "prerender",
+                  "icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "manifest"}
+_RESOURCE_ATTRS = {
+    "script": ("src",),
+    "img": ("src", "srcset"),
+    "source": ("src", "srcset"),
+    "iframe": ("src",),
+    "frame": ("src",),
+    "embed": ("src",),
+    "object": ("data",),
+    "video": ("src", "poster"),
+    "audio": ("src",),
+    "track": ("src",),
+    "input": ("src",),
+}
+_CSS_URL = re.compile(r"""url\(\s*(['"]?)(.*?)\1\s*\)|@import\s+(['"])(.*?)\3""", re.IGNORECASE | re.DOTALL)
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+
+
+# ------------------------------------------------------------------------------------------ static HTML scan
+@dataclass(frozen=True)
+class Reference:
+    """A resource that a page would fetch from outside the book folder."""
+
+    page: str  #: file that references it, relative to the HTML folder (a page or a CSS file)
+    what: str  #: e.g. ``script[src]``, ``link[rel=stylesheet]``, ``css url()``
+    url: str  #: the reference as written
+    why: str  #: ``external host``, ``absolute path`` or ``outside the book folder``
+
+
+class _ResourceParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v or "") for k, v in attrs}
+        for attr in _RESOURCE_ATTRS.get(tag, ()):
+            if tag == "input" and a.get("type", "").lower() != "image":
+                continue
+            if a.get(attr):
+                urls = [u.strip().split()[0] for u in a[attr].split(",") if u.strip()] if attr == "srcset" else [a[attr]]
+                self.found += [(f"{tag}[{attr}]", u) for u in urls]
+        if tag == "link" and a.get("href"):
+            rels = set(a.get("rel", "").lower().split())
+            if rels & _FETCHING_RELS:
+                self.found.append((f"link[rel={' '.join(sorted(rels))}]", a["href"]))
+        if a.get("style"):
+            self.found += [("style attribute url()", u) for u in css_urls(a["style"])]
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.found += [("<style> url()", u) for u in css_urls(data)]
+
+
+def resource_urls(html: str) -> list[tuple[str, str]]:
+    """``[(what, url)]`` of everything a page fetches by itself: ``script[src]``, ``img[src|srcset]``,
+    ``link[rel=stylesheet|preload|icon|...]``, frames, media, and ``url()``/``@import`` in ``<style>`` blocks and
+    ``style`` attributes.  ``<a href>`` is not included (it is only fetched when clicked)."""
+    parser = _ResourceParser()
+    parser.feed(html)
+    parser.close()
+    return parser.found
+
+
+def css_urls(css: str) -> list[str]:
+    """Targets of ``url(...)`` and ``@import "..."`` in a CSS text (comments ignored), as written."""
+    out = []
+    for m in _CSS_URL.finditer(_CSS_COMMENT.sub("", css)):
+        url = (m.group(2) if m.group(2) is not None else m.group(4) or "").strip()
+        if url:
+            out.append(url)
+    return out
+
+
+def _classify(url: str, referrer: str, html_dir: Path) -> str | None:
+    """Why ``url`` (found in ``referrer``, relative to ``html_dir``) leaves the book folder, or None if it
+    does not."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme in _LOCAL_SCHEMES:
+        return None
+    if url.strip().startswith("//") or (scheme and scheme != "file"):
+        return "external host"
+    if scheme == "file" or parts.path.startswith("/"):
+        return "absolute path"
+    if not parts.path:
+        return None  # "#anchor" or "?query" only
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(referrer), unquote(parts.path)))
+    if target == ".." or target.startswith("../"):
+        return "outside the book folder"
+    return None
+
+
+def external_references(html_dir: str | os.PathLike) -> list[Reference]:
+    """Every reference in the book at ``html_dir`` that would be fetched from outside it.
+
+    Scans each ``*.html`` page (not the theme's template fragments under ``_static/``) with
+    :func:`resource_urls`, and each local CSS file that a page loads with :func:`css_urls` (fonts, images and
+    ``@import``).  Returns an empty list for an offline-readable book.
+    """
+    html_dir = Path(html_dir).resolve()
+    refs: list[Reference] = []
+    css_files: set[str] = set()
+    for page in sorted(html_dir.rglob("*.html")):
+        rel = page.relative_to(html_dir).as_posix()
+        if rel.startswith("_static/"):
+            continue
+        for what, url in resource_urls(page.read_text(encoding="utf-8", errors="replace")):
+            why = _classify(url, rel, html_dir)
+            if why:
+                refs.append(Reference(rel, what, url, why))
+            elif what.startswith("link[") and "stylesheet" in what:
+                path = urlsplit(url).path
+                if path:
+                    css_files.add(posixpath.normpath(posixpath.join(posixpath.dirname(rel), unquote(path))))
+    for css in sorted(css_files):
+        path = html_dir / css
+        if not path.is_file():
+            continue
+        for url in css_urls(path.read_text(encoding="utf-8", errors="replace")):
+            why = _classify(url, css, html_dir)
+            if why:
+                refs.append(Reference(css, "css url()", url, why))
+    return refs
+
+
+# --------------------------------------------------------------------------------------------- the browser
+def find_chromium() -> str | None:
+    """Path of a Chromium executable: ``$MIA_CHROMIUM`` if set, else the first of ``chromium``,
+    ``chromium-browser``, ``google-chrome``, ... on ``PATH``; None when there is none."""
+    env = os.environ.get("MIA_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
+    for name in _CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@dataclass
+class PageReport:
+    """What :func:`check_pages` saw on one page; ``problems`` is empty when the page passes."""
+
+    page: str  #: document name, e.g. ``book/intro``
+    file: str  #: HTML file, relative to the HTML folder
+    screenshot: str | None = None
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    blocked_requests: list[str] = field(default_factory=list)  #: non-file requests (aborted)
+    outside_requests: list[str] = field(default_factory=list)  #: file:// requests outside the book folder
+    images: int = 0
+    broken_images: list[str] = field(default_factory=list)
+    figures: int = 0
+    figures_without_image: list[str] = field(default_factory=list)
+    math: int = 0  #: Sphinx math elements (``.math``)
+    math_typeset: int = 0  #: of those, how many hold MathJax output (``mjx-container``)
+    mathjax_containers: int = 0
+    math_errors: list[str] = field(default_factory=list)
+    raw_math: list[str] = field(default_factory=list)  #: text snippets with ``$$``, ``\\(``, ``\\[``, ``\\begin{``
+    glue: int = 0  #: glued values (``.pasted-text``, ``.pasted-inline``, ``.pasted-math``)
+    empty_glue: int = 0
+    glue_markup: list[str] = field(default_factory=list)  #: text snippets with unrendered ``{glue...}`` roles
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# Runs in the page once it has loaded: waits for MathJax and the images, then measures everything at once.
+_INSPECT_JS = r"""
+async () => {
+  const timeout = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await Promise.race([MathJax.startup.promise.catch(() => null), timeout(20000)]);
+  }
+  const imgs = Array.from(document.images);
+  imgs.forEach((img) => { img.loading = "eager"; });
+  await Promise.race([Promise.all(imgs.map((img) => img.decode().catch(() => null))), timeout(15000)]);
+  if (document.fonts && document.fonts.ready) { await Promise.race([document.fonts.ready, timeout(5000)]); }
+  const describe = (img) => (img.getAttribute("src") || "").slice(0, 120);
+  const maths = Array.from(document.querySelectorAll(".math"));
+  const skip = new Set(["PRE", "CODE", "SCRIPT", "STYLE", "TEXTAREA", "NOSCRIPT", "MJX-CONTAINER"]);
+  const raw = [], markup = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+    acceptNode(node) {
+      for (let el = node.parentElement; el; el = el.parentElement) {
+        if (skip.has(el.tagName) || el.classList.contains("highlight")) return NodeFilter.FILTER_REJECT;
+      }
+      return NodeFilter.FILTER_ACCEPT;
+    }
+  });
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const t = node.textContent;
+    if (/\$\$|\\\(|\\\[|\\begin\{/.test(t)) raw.push(t.trim().slice(0, 80));
+    if (/\{glue(:\w+)?\}|\bglue:text`/.test(t)) markup.push(t.trim().slice(0, 80));
+  }
+  const glue = Array.from(document.querySelectorAll(".pasted-text, .pasted-inline, .pasted-math"));
+  return {
+    images: imgs.length,
+    broken_images: imgs.filter((i) => !(i.complete && i.naturalWidth > 0 && i.naturalHeight > 0)).map(describe),
+    figures: document.querySelectorAll("figure").length,
+    figures_without_image: Array.from(document.querySelectorAll("figure"))
+      .filter((f) => !Array.from(f.querySelectorAll("img")).some((i) => i.naturalWidth > 0))
+      .map((f) => f.id || (f.textContent || "").trim().slice(0, 60)),
+    math: maths.length,
+    math_typeset: maths.filter((m) => m.querySelector("mjx-container")).length,
+    mathjax_containers: document.querySelectorAll("mjx-container").length,
+    math_errors: Array.from(document.querySelectorAll("mjx-merror")).map((e) => (e.getAttribute("data-mjx-error") || e.textContent).slice(0, 80)),
+    raw_math: raw.slice(0, 10),
+    glue: glue.length,
+    empty_glue: glue.filter((g) => !(g.textContent || "").trim()).length,
+    glue_markup: markup.slice(0, 10),
+  };
+}
+"""
+
+
+def book_pages(html_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+    """``[(document, html file)]`` to check: the documents of ``ROOT/_toc.yml`` in toc order (intro, chapters,
+    ...), whether or not their HTML exists; without a toc, every ``*.html`` page except Sphinx's generated
+    ``genindex``/``search`` pages and the ``index.html`` redirect."""
+    from . import runner
+
+    html_dir = Path(html_dir).resolve()
+    root = Path(root).resolve() if root is not None else html_dir.parent.parent
+    if (root / "_toc.yml").is_file():
+        return [(doc, html_dir / f"{doc}.html") for doc in runner.toc_documents(root)]
+    pages = []
+    for page in sorted(html_dir.rglob("*.html")):
+        rel = page.relative_to(html_dir).as_posix()
+        if rel.startswith(("_static/", "_sources/", "_downloads/")) or rel in {"genindex.html", "search.html", "index.html"}:
+            continue
+        pages.append((rel.removesuffix(".html"), page))
+    return pages
+
+
+def screenshot_name(doc: str, taken: Iterable[str] = ()) -> str:
+    """``<stem>.png`` for a document (``book/intro`` -> ``intro.png``), or the whole path joined with ``__``
+    when that name is already in ``taken``."""
+    name = f"{posixpath.basename(doc)}.png"
+    return name if name not in set(taken) else doc.replace("/", "__") + ".png"
+
+
+def check_pages(
+    pages: Sequence[tuple[str, Path]],
+    html_dir: str | os.PathLike,
+    screenshots: str | os.PathLike | None,
+    *,
+    chromium: str | None = None,
+    timeout_s: float = 60.0,
+    width: int = 1280,
+    height: int = 900,
+) -> list[PageReport]:
+    """Open each page in headless Chromium from disk and report what a reader would see (:class:`PageReport`).
+
+    Every request that is not ``file:``/``data:``/``blob:`` is aborted and recorded; a ``file:`` request
+    outside ``html_dir`` is recorded too.  A page passes when it loaded with no console error, no uncaught
+    exception and no such request; every image (and every ``<figure>``'s image) is decoded with a non-zero
+    natural size; every Sphinx math element holds MathJax output, with no MathJax error and no raw ``$$``,
+    ``\\(``, ``\\[`` or ``\\begin{`` in the text outside code; and every glued value is non-empty with no
+    ``{glue...}`` markup left.  A full-page PNG of each page goes to ``screenshots`` (if given).
+    Raises ``RuntimeError`` when no Chromium is found and ``ImportError`` without Playwright.
+    """
+    from playwright.sync_api import sync_playwright
+
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise RuntimeError("no Chromium found: install Debian's chromium (apt-get install chromium) or set MIA_CHROMIUM")
+    html_dir = Path(html_dir).resolve()
+    shots = Path(screenshots).resolve() if screenshots is not None else None
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+    reports: list[PageReport] = []
+    with tempfile.TemporaryDirectory(prefix="mia-chromium-") as profile, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile,  # a fresh --user-data-dir
+            executable_path=chromium,
+            headless=True,
+            args=list(CHROMIUM_FLAGS),
+            viewport={"width": width, "height": height},
+            service_workers="block",
+        )
+        try:
+            current: list[PageReport] = []
+
+            def route(r: Any) -> None:
+                url = r.request.url
+                if url.split(":", 1)[0].lower() in {"file", "data", "blob"}:
+                    r.continue_()
+                else:
+                    if current:
+                        current[-1].blocked_requests.append(url[:200])
+                    r.abort("internetdisconnected")
+
+            context.route("**/*", route)
+            taken: list[str] = []
+            for doc, file in pages:
+                rep = PageReport(page=doc, file=_rel(file, html_dir))
+                reports.append(rep)
+                if not file.is_file():
+                    rep.problems.append(f"no HTML page {rep.file}")
+                    continue
+                current[:] = [rep]
+                _check_one(context, rep, file, html_dir, shots, taken, timeout_s)
+        finally:
+            context.close()
+    return reports
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _check_one(context: Any, rep: PageReport, file: Path, html_dir: Path, shots: Path | None, taken: list[str],
+               timeout_s: float) -> None:
+    t0 = time.perf_counter()
+    page = context.new_page()
+    page.set_default_timeout(timeout_s * 1000)
+
+    def on_console(msg: Any) -> None:
+        if msg.type == "error":
+            rep.console_errors.append(msg.text[:300])
+
+    def on_request(req: Any) -> None:
+        if req.url.startswith("file:"):
+            path = Path(unquote(urlsplit(req.url).path))
+            if not _inside(path, html_dir):
+                rep.outside_requests.append(req.url[:200])
+
+    def on_failed(req: Any) -> None:
+        if req.url.split(":", 1)[0].lower() in {"file", "data", "blob"}:
+            rep.failed_requests.append(f"{req.url[:200]} ({req.failure})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: rep.page_errors.append(str(exc)[:300]))
+    page.on("request", on_request)
+    page.on("requestfailed", on_failed)
+    try:
+        page.goto(file.as_uri(), wait_until="load")
+        seen = page.evaluate(_INSPECT_JS)
+        for key, value in seen.items():
+            setattr(rep, key, value)
+        if shots is not None:
+            name = screenshot_name(rep.page, taken)
+            taken.append(name)
+            page.screenshot(path=str(shots / name), full_page=True)
+            rep.screenshot = str(shots / name)
+    except Exception as exc:  # a timeout or a crashed page is a failed page, not a crashed check
+        rep.problems.append(f"the page could not be checked: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    finally:
+        page.close()
+    rep.seconds = round(time.perf_counter() - t0, 2)
+    _judge(rep)
+
+
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        path.resolve().relative_to(base)
+        return True
+    except ValueError:
+        return False
+
+
+def _judge(rep: PageReport) -> None:
+    """Turn the measurements of a page into ``rep.problems``."""
+    p = rep.problems
+    if rep.console_errors:
+        p.append(f"{len(rep.console_errors)} console error(s): {rep.console_errors[:3]}")
+    if rep.page_errors:
+        p.append(f"{len(rep.page_errors)} uncaught exception(s): {rep.page_errors[:3]}")
+    if rep.blocked_requests:
+        p.append(f"{len(rep.blocked_requests)} request(s) to the network (blocked): {rep.blocked_requests[:3]}")
+    if rep.outside_requests:
+        p.append(f"{len(rep.outside_requests)} request(s) outside the book folder: {rep.outside_requests[:3]}")
+    if rep.failed_requests:
+        p.append(f"{len(rep.failed_requests)} failed request(s): {rep.failed_requests[:3]}")
+    if rep.broken_images:
+        p.append(f"{len(rep.broken_images)} image(s) missing or not decoded: {rep.broken_images[:3]}")
+    if rep.figures_without_image:
+        p.append(f"{len(rep.figures_without_image)} figure(s) without a decoded image: {rep.figures_without_image[:3]}")
+    if rep.math_typeset < rep.math:
+        p.append(f"{rep.math - rep.math_typeset} of {rep.math} math element(s) not typeset by MathJax")
+    if rep.math_errors:
+        p.append(f"MathJax error(s): {rep.math_errors[:3]}")
+    if rep.raw_math:
+        p.append(f"raw TeX left in the text: {rep.raw_math[:3]}")
+    if rep.empty_glue:
+        p.append(f"{rep.empty_glue} of {rep.glue} glued value(s) empty")
+    if rep.glue_markup:
+        p.append(f"unrendered glue markup: {rep.glue_markup[:3]}")
+
+
+# --------------------------------------------------------------------------------------- network namespace
+def netns_prefix() -> list[str]:
+    """``["unshare", "-n"]`` (as root) or ``["unshare", "-rn"]`` (user namespaces) when a command can run in a
+    new network namespace without any interface; ``[]`` when neither works here."""
+    exe = shutil.which("unshare")
+    if exe is None:
+        return []
+    for flags in (["-n"], ["-rn"]):
+        try:
+            ok = subprocess.run([exe, *flags, "true"], capture_output=True, timeout=20).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            return [exe, *flags]
+    return []
+
+
+# -------------------------------------------------------------------------------------------- command line
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m mia_lib.browser",
+        description="Open the built book in headless Chromium from disk with the network off, check every page "
+        "of the toc (console errors, figures, math, glued numbers) and save a screenshot of each.",
+    )
+    p.add_argument("html_dir", nargs="?", default="_build/html", help="built HTML book (default: _build/html)")
+    p.add_argument("--root", help="book root with _toc.yml (default: two levels above HTML_DIR)")
+    p.add_argument("--screenshots", help="folder for the PNGs (default: ROOT/_build/screenshots)")
+    p.add_argument("--json", dest="json_path", help="also write the per-page report to this JSON file")
+    p.add_argument("--netns", choices=["auto", "off"], default="auto",
+                   help="auto: re-run inside `unshare -n` when that works (default); off: only block requests")
+    p.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m mia_lib.browser``; returns the exit status (0 pass, 1 a page failed, 2 usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    html_dir = Path(args.html_dir).resolve()
+    root = Path(args.root).resolve() if args.root else html_dir.parent.parent
+    if not (html_dir / "index.html").is_file() and not any(html_dir.glob("*.html")):
+        print(f"error: no built book in {html_dir}; build it first (make book)", file=sys.stderr)
+        return 2
+    chromium = find_chromium()
+    if chromium is None:
+        print("error: no Chromium found; install Debian's chromium (apt-get install -y chromium) or set MIA_CHROMIUM",
+              file=sys.stderr)
+        return 2
+    if args.netns == "auto" and not args.in_netns:
+        prefix = netns_prefix()
+        if prefix:
+            cmd = [*prefix, sys.executable, "-m", "mia_lib.browser", *argv, "--in-netns"]
+            return subprocess.call(cmd)
+        print("note: `unshare -n` is not available here; requests are blocked inside the browser only", flush=True)
+    shots = Path(args.screenshots).resolve() if args.screenshots else root / "_build" / "screenshots"
+    pages = book_pages(html_dir, root)
+    t0 = time.perf_counter()
+    reports = check_pages(pages, html_dir, shots, chromium=chromium)
+    network = "none (network namespace without interfaces)" if args.in_netns else "blocked in the browser"
+    width = max((len(r.page) for r in reports), default=4)
+    print(f"checked {len(reports)} page(s) of {html_dir} in {time.perf_counter() - t0:.1f} s with {chromium}; "
+          f"network: {network}")
+    for r in reports:
+        status = "ok  " if r.ok else "FAIL"
+        print(f"{status} {r.page:<{width}}  figures {r.figures:2d}  math {r.math_typeset:3d}/{r.math:<3d}  "
+              f"glue {r.glue - r.empty_glue:3d}/{r.glue:<3d}  {r.seconds:5.1f} s  {r.screenshot or ''}")
+        for problem in r.problems:
+            print(f"     - {problem}")
+    if args.json_path:
+        payload = {"html_dir": str(html_dir), "chromium": chromium, "netns": bool(args.in_netns),
+                   "pages": [dict(asdict(r), ok=r.ok) for r in reports]}
+        Path(args.json_path).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    failed = [r.page for r in reports if not r.ok]
+    print(f"{len(reports) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------------------------------------ Sphinx hook
+def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    files = context.get("script_files")
+    if not isinstance(files, list):
+        return
+    seen: set = set()
+    kept = []
+    for js in files:
+        attrs = getattr(js, "attributes", {}) or {}
+        key = (getattr(js, "filename", js) or "", tuple(sorted((k, str(v)) for k, v in attrs.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(js)
+    files[:] = kept
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension: drop repeated ``<script>`` entries (same file or same inline body and attributes) from
+    every page, keeping the first.  Sphinx 7.4 keeps an inline script added after the builder started twice (as
+    filename ``None`` and ``''``), which makes sphinx-thebe's ``const`` declaration a JavaScript error."""
+    app.connect("html-page-context", _dedupe_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
