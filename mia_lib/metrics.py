@@ -31,7 +31,7 @@ def _flat(scores, is_member) -> tuple[np.ndarray, np.ndarray]:
 def roc(scores, is_member) -> tuple[np.ndarray, np.ndarray]:
     """ROC curve of a membership score. Returns (fpr, tpr), each [P] increasing, from sklearn's ``roc_curve``."""
     s, m = _flat(scores, is_member)
-    fpr, tpr, _ = roc_curve(m, s)
+    fpr, tpr, _ = roc_curve(m, s, drop_intermediate=False)
     return fpr, tpr
 
 
@@ -60,7 +60,7 @@ def summary(scores, is_member, levels=FPR_LEVELS) -> dict:
         by :func:`level_name`), ``n_members``, ``n_nonmembers``.
     """
     s, m = _flat(scores, is_member)
-    fpr, tpr, _ = roc_curve(m, s)
+    fpr, tpr, _ = roc_curve(m, s, drop_intermediate=False)
     out = {"auroc": float(roc_auc_score(m, s)), "advantage": advantage(fpr, tpr)}
     for t in levels:
         out[level_name(t)] = tpr_at_fpr(fpr, tpr, t)

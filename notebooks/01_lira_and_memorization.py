@@ -25,7 +25,7 @@ data_dir = None        # folder with torchvision-format data, for full-scale dat
 model = "mlp"          # mlp, cnn32, cnn64, resnet9, resnet18
 n_shadow = 128         # models in the pool (each example is IN for exactly half of them)
 epochs = 40            # training epochs per model
-n_queries = 1          # query views per example (1 = the image; up to 5 adds one-pixel shifts)
+n_queries = 1          # query views per example: the image alone, or up to 5 with one-pixel shifts
 compare_views = 5      # query views in the augmented-query comparison (2 to 5)
 seed = 0               # master seed
 device = "auto"        # "auto" uses a CUDA GPU when there is one

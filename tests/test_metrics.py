@@ -62,3 +62,14 @@ def test_weighted_replicate_equals_sklearn_on_the_resampled_data():
     slow = metrics.summary(s[:, cols], m[:, cols])
     for k in fast:
         assert np.isclose(fast[k], slow[k]), k
+
+
+def test_tpr_at_fpr_keeps_collinear_roc_points():
+    # ROC points (0.001, 0.35) lies on the segment between its neighbours; sklearn's drop_intermediate would drop it
+    # and understate TPR at 0.1% FPR.
+    n_neg = 2000
+    neg = np.r_[[10.0], [8.0], [6.0], np.zeros(n_neg - 3)]
+    pos = np.r_[np.full(60, 11.0), np.full(10, 9.0), np.full(10, 7.0), np.full(120, -1.0)]
+    s = np.r_[pos, neg]
+    m = np.r_[np.ones(pos.size, bool), np.zeros(n_neg, bool)]
+    assert metrics.summary(s, m)["tpr_at_0.1pct_fpr"] == 70 / 200

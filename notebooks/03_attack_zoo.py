@@ -1,0 +1,263 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The attack zoo on under-represented data
+#
+# Is every membership inference attack more successful on under-represented data, and which kind of
+# under-represented data exposes most: a random sample of a small group, a subpopulation of it, or the examples the
+# model memorizes? *Why Train More?* (§7.1, Tables II and III) answers with five attacks on mixtures of a large and a
+# small dataset. This chapter runs the classic attacks, LiRA, RMIA and a white-box baseline from the same cached
+# pools of shadow models, on three under-represented sources, and lays the results out like the seed's tables.
+
+# %% tags=["parameters"]
+dataset = "mnist5k"                               # over-represented group (mnist5k; mnist with data_dir)
+sources = ["fontdigits", "digits28", "augmnist"]  # under-represented sources, one mixture each
+n_over = 3000                                     # examples of the over-represented group
+n_under = 200                                     # examples of each under-represented group
+data_dir = None                                   # folder with torchvision-format data, for full-scale datasets
+model = "mlp"                                     # mlp, cnn32, cnn64, resnet9, resnet18
+n_shadow = 64                                     # models per pool
+epochs = 40                                       # training epochs per model
+n_queries = 1                                     # query views per example: 1 is the image itself
+tau = 0.4                                         # memorization threshold of singletons (the seed's MNIST value)
+attacks = ["loss", "shokri", "mentr", "calibrated", "lira_online", "lira_offline", "rmia", "gradnorm"]
+seed = 0                                          # master seed
+device = "auto"                                   # "auto" uses a CUDA GPU when there is one
+n_boot = 200                                      # bootstrap replicates for confidence intervals
+quick = False                                     # CI smoke mode: tiny data, few models, few epochs
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from mia_lib import config, plotting, pool, report, vulnerability
+from mia_lib.attacks import zoo
+
+plotting.style()
+pd.set_option("display.max_rows", 200)
+base = config.Experiment(dataset=dataset, n_data=n_over, data_dir=data_dir, model=model, n_shadow=n_shadow,
+                         epochs=epochs, n_queries=n_queries, save_params=True, seed=seed, device=device)
+cfgs = {None: base.quick_if(quick)}  # the single-dataset row, then one mixture per source
+cfgs.update({src: base.replace(under=src, n_under=n_under).quick_if(quick) for src in sources})
+n_boot = 20 if quick else n_boot
+OPTIONS = {"shokri": {"n_train": 10_000}, "gradnorm": {"batch_size": 1024}}
+pd.DataFrame({src or dataset: c.to_dict() for src, c in cfgs.items()}).T[["dataset", "under", "n_data", "n_under",
+                                                                          "n_shadow", "epochs", "model"]]
+
+# %% [markdown]
+# ## The attacks
+#
+# All attacks score the same target models from the same cached outputs, "higher = member":
+#
+# | attack | statistic | what the attacker learns from shadow models |
+# |---|---|---|
+# | Yeom et al. | loss | nothing: one global threshold |
+# | Shokri et al. | log-probabilities (true class first, others sorted) | an attack network (one hidden layer of 64 ReLU units) trained on shadow outputs of IN and OUT examples |
+# | Song & Mittal | modified entropy | a threshold per class |
+# | Sablayrolles et al. | loss | a threshold per example: the midpoint of its mean IN and OUT shadow losses |
+# | LiRA online / offline (Carlini et al.) | logit-scaled confidence $\phi$ | Gaussians of $\phi$ per example, IN and OUT (online) or OUT only (offline) |
+# | RMIA (Zarifzadeh et al.) | $p(y \mid x)$ | $\Pr(x)$ from OUT shadows, compared with population examples; $a = 0.3$, $\gamma = 2$ |
+# | gradient norm | $\lVert \nabla_\theta \ell \rVert$ | nothing; needs the target's parameters (white-box) |
+#
+# The targets are the second half of each pool; a target's statistics never include the target itself
+# (leave-one-model-out), and Shokri et al.'s attack network for a target is trained on other models only. The first
+# half of the pool is reserved for choosing singletons (below), so that the choice does not reuse the randomness the
+# attacks are evaluated on.
+#
+# ## Three ways to be under-represented
+#
+# For every under-represented source the training data mix {glue:text}`n_over_` MNIST digits with
+# {glue:text}`n_under_` digits of that source. As in the seed, the under-represented examples the attacker targets
+# are chosen in three ways:
+#
+# - **random**: the whole under-represented group;
+# - **subpopulation** (Jagielski et al.): penultimate-layer features of a model trained on the over-represented
+#   group only, projected to 10 dimensions by PCA and split into 5 clusters by KMeans; the smallest cluster;
+# - **singletons**: under-represented examples whose memorization, estimated on the first half of the pool, exceeds
+#   τ = {glue:text}`tau_`.
+#
+# The single-dataset row trains on the MNIST digits alone; its "under-represented" examples are those with
+# memorization above τ. One difference from the seed: the seed trains a separate pool for each selection, with only
+# the selected examples added to the over-represented group, while here the three selections are subsets of one
+# pool per source. The "All" column is therefore shared by a source's three rows. With the default parameters, the
+# `fontdigits` mixture is exactly the pool of the previous chapter (same configuration, read from the cache), and all
+# pools keep their parameters for the white-box attack.
+
+# %%
+report.glue("n_over_", cfgs[None].n_data)
+report.glue("n_under_", cfgs[sources[0]].n_under if sources else 0)
+report.glue("tau_", tau)
+single_ds = pool.load_data(cfgs[None])
+feature_model = vulnerability.over_group_models(single_ds, cfgs[None].model, vulnerability.recipe_of(cfgs[None]),
+                                                seed=seed, device=cfgs[None].device)[0][0]
+
+# %% [markdown]
+# ## Running the zoo
+#
+# For each pool: train it (or load it from the cache), choose the three groups, score every attack on the targets,
+# and measure AUROC and the TPR at 0.1% FPR with 95% bootstrap intervals (resampling examples).
+
+# %%
+parts, kept = [], {}
+for src, c in cfgs.items():
+    shadow = pool.load_or_train(c)
+    sel_ids, tgt = vulnerability.split_models(shadow.n_shadow)
+    if src is None:
+        masks = {f"mem > {tau}": vulnerability.singletons(shadow.correct, shadow.keep, shadow.group == 0, tau)[0]}
+    else:
+        masks = vulnerability.selections(shadow, feature_model, tau, sel_ids, seed=seed)
+    groups = {"All": np.ones(len(shadow.y), dtype=bool), **{k: v for k, v in masks.items() if v.any()}}
+    scores = zoo.attack_scores(shadow, attacks, target_ids=tgt, options=OPTIONS)
+    table = zoo.evaluate(scores, shadow.keep[tgt], groups, n_boot=n_boot, seed=seed)
+    name = dataset if src is None else f"{dataset}+{src}"
+    parts.append(zoo.by_setting(table, {f"{name} ({k})": k for k in groups if k != "All"}).assign(source=str(src)))
+    kept[src] = (scores, shadow.keep[tgt], groups)
+long = pd.concat(parts, ignore_index=True)
+
+# %% [markdown]
+# How many examples each setting's "Under-represented" column is measured on (each is scored by every target model of
+# the second half):
+
+# %%
+cells = zoo.cells(long, level=0.001)
+sizes = long[long.group == "Under-represented"].drop_duplicates("setting").set_index("setting")[
+    ["n_examples", "n_members", "n_nonmembers"]]
+report.glue("n_targets", len(tgt))
+sizes
+
+# %% [markdown]
+# ## The table
+#
+# The layout of the seed's Tables II/III: for every attack, the single-dataset row, then each source's three
+# selections; AUROC and TPR at 0.1% FPR on all examples ("All") and on the selected under-represented examples, with
+# 95% bootstrap intervals.
+
+# %%
+zoo.seed_layout(long, level=0.001)
+
+# %% [markdown]
+# ## ROC curves
+#
+# Log-log ROC curves of every attack on the first source's mixture: over all examples, and over its singletons.
+
+# %% mystnb={"figure": {"caption": "ROC curves of every attack on the first under-represented source's mixture: all examples (left) and its singletons (right, or the whole under-represented group when there are no singletons).", "name": "fig-03-roc"}}
+scores, member, groups = kept[sources[0]] if sources else kept[None]
+focus = "singletons" if "singletons" in groups else list(groups)[-1]
+fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+for ax, g in zip(axes, ("All", focus)):
+    cols = np.flatnonzero(groups[g])
+    plotting.roc_loglog(ax, {zoo.ATTACKS[a].label: (s[:, cols], member[:, cols]) for a, s in scores.items()},
+                        n_min=int((~member[:, cols]).sum()))
+    ax.set(xlabel=f"false positive rate ({g})")
+plt.show()
+
+# %% [markdown]
+# ## What the table says
+#
+# Three claims of the seed, each checked cell by cell with the bootstrap intervals (a claim holds in a cell when the
+# two intervals do not overlap in the claimed direction):
+#
+# 1. every attack does better on the under-represented examples than on all examples (AUROC);
+# 2. singletons are more exposed than a random sample of the under-represented group (AUROC and TPR at 0.1% FPR);
+# 3. LiRA (online) is the strongest attack in every setting (AUROC on the under-represented examples).
+
+# %%
+checks = zoo.claims(cells, strongest="lira_online")
+under_wins, pairs, best = checks["under_beats_all"], checks["singletons_beat_random"], checks["best_attack"]
+report.glue("claim1_cells", int(under_wins.sum()))
+report.glue("claim1_total", int(under_wins.size))
+report.glue("claim2_auroc", int(pairs["auroc"].sum()))
+report.glue("claim2_tpr", int(pairs["tpr"].sum()))
+report.glue("claim2_total", len(pairs))
+report.glue("claim3_settings", int(checks["strongest_is_best"].sum()))
+report.glue("claim3_total", len(best))
+report.glue("claim1_verdict", "holds" if under_wins.all() else "does not hold everywhere")
+report.glue("claim2_verdict", "holds" if len(pairs) and (pairs.auroc | pairs.tpr).all() else "does not hold everywhere")
+report.glue("claim3_verdict", "holds" if checks["strongest_is_best"].all() else "does not hold everywhere")
+best.map(lambda a: zoo.ATTACKS[a].label).to_frame("highest AUROC on the under-represented examples")
+
+# %% [markdown]
+# 1. The under-represented AUROC's interval lies above the "All" interval in {glue:text}`claim1_cells` of
+#    {glue:text}`claim1_total` (attack, setting) cells: claim 1 {glue:text}`claim1_verdict`.
+# 2. Singletons beat the random sample of their source in {glue:text}`claim2_auroc` of {glue:text}`claim2_total`
+#    (attack, source) pairs by AUROC and in {glue:text}`claim2_tpr` by TPR at 0.1% FPR: claim 2
+#    {glue:text}`claim2_verdict` (it counts as holding when every pair wins on at least one of the two measures).
+# 3. LiRA online has the highest under-represented AUROC in {glue:text}`claim3_settings` of
+#    {glue:text}`claim3_total` settings: claim 3 {glue:text}`claim3_verdict`.
+#
+# ## Next to the seed
+#
+# The seed's closest setting is MNIST + augMNIST (Table II: 60,000 MNIST digits, 1,000 augmented ones, CNNs,
+# 2,000 shadow models). Its cells for the loss attack and LiRA are below, next to ours on the mixture with the
+# `augmnist` source (or the first source when `augmnist` is not among them). Our models, pools and data are far
+# smaller, so only the direction of each comparison, not the values, is expected to carry over.
+
+# %%
+SEED_MNIST_AUGMNIST = {  # Why Train More?, Table II (TPR at 0.1% FPR as fractions)
+    ("loss", "random"): (0.50, 0.61, 0.0, 0.0), ("loss", "singletons"): (0.50, 0.82, 0.0, 0.0),
+    ("lira_online", "random"): (0.53, 0.87, 0.0145, 0.2755), ("lira_online", "singletons"): (0.53, 1.0, 0.0107, 1.0)}
+ref = "augmnist" if "augmnist" in sources else (sources[0] if sources else "None")
+cols = ["auroc_all", "auroc_under", "tpr_all", "tpr_under"]
+mine = cells[cells.source == ref].set_index(["attack", "selection"])[cols]
+seed_cells = pd.DataFrame(SEED_MNIST_AUGMNIST, index=[f"seed {c}" for c in cols]).T
+comparison = mine.reindex(seed_cells.index).join(seed_cells)
+comparison.round(3)
+
+# %%
+for (attack, sel), row in comparison.iterrows():
+    key = ("lira" if attack == "lira_online" else "loss") + "_" + sel
+    report.glue(f"{key}_auroc_all", row["auroc_all"], "{:.2f}")
+    report.glue(f"{key}_auroc_under", row["auroc_under"], "{:.2f}")
+    report.glue(f"{key}_tpr_under", row["tpr_under"], "{:.1%}")
+    report.glue(f"seed_{key}_auroc_under", row["seed auroc_under"], "{:.2f}")
+    report.glue(f"seed_{key}_tpr_under", row["seed tpr_under"], "{:.1%}")
+report.glue("ref_source", ref);
+
+# %% [markdown]
+# ## Summary
+#
+# On the mixture of MNIST with the {glue:text}`ref_source` source:
+#
+# - LiRA online reaches an AUROC of {glue:text}`lira_random_auroc_all` on all examples,
+#   {glue:text}`lira_random_auroc_under` on the random under-represented sample and
+#   {glue:text}`lira_singletons_auroc_under` on the singletons (seed: {glue:text}`seed_lira_random_auroc_under`
+#   and {glue:text}`seed_lira_singletons_auroc_under`), with a TPR at 0.1% FPR of {glue:text}`lira_random_tpr_under`
+#   on the random sample and {glue:text}`lira_singletons_tpr_under` on the singletons (seed:
+#   {glue:text}`seed_lira_random_tpr_under` and {glue:text}`seed_lira_singletons_tpr_under`).
+# - The loss attack reaches {glue:text}`loss_random_auroc_all` on all examples, {glue:text}`loss_random_auroc_under`
+#   on the random sample and {glue:text}`loss_singletons_auroc_under` on the singletons (seed:
+#   {glue:text}`seed_loss_random_auroc_under` and {glue:text}`seed_loss_singletons_auroc_under`), with TPRs of
+#   {glue:text}`loss_random_tpr_under` and {glue:text}`loss_singletons_tpr_under` at 0.1% FPR.
+# - Across all sources and attacks: under-represented beats all examples in {glue:text}`claim1_cells` of
+#   {glue:text}`claim1_total` cells, singletons beat the random sample in {glue:text}`claim2_auroc` of
+#   {glue:text}`claim2_total` pairs (AUROC), and LiRA online is the strongest attack in {glue:text}`claim3_settings`
+#   of {glue:text}`claim3_total` settings.
+#
+# Full-scale runs take the same parameters, e.g. `-p model cnn32 -p n_shadow 256 -p device cuda`.
+
+# %%
+nested = {a: {r.setting: {k: getattr(r, k) for k in ("auroc_all", "auroc_under", "tpr_all", "tpr_under",
+                                                     "auroc_under_lo", "auroc_under_hi", "tpr_under_lo",
+                                                     "tpr_under_hi")}
+              for r in part.itertuples()} for a, part in cells.groupby("attack", sort=False)}
+report.save_results("03_attack_zoo", {
+    "attacks": nested, "tpr_fpr_level": 0.001, "setting_sizes": sizes.to_dict(orient="index"),
+    "claims": {"under_beats_all_cells": [int(under_wins.sum()), int(under_wins.size)],
+               "singletons_beat_random_auroc": [int(pairs["auroc"].sum()), len(pairs)],
+               "singletons_beat_random_tpr": [int(pairs["tpr"].sum()), len(pairs)],
+               "lira_online_best_settings": [int(checks["strongest_is_best"].sum()), len(best)]},
+    "best_attack_by_setting": best.to_dict(),
+    "comparison_with_seed": {f"{a}|{sel}": row for (a, sel), row in comparison.to_dict(orient="index").items()},
+    "reference_source": ref, "config": {str(src): c.to_dict() for src, c in cfgs.items()},
+});
