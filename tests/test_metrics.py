@@ -65,11 +65,11 @@ def test_weighted_replicate_equals_sklearn_on_the_resampled_data():
 
 
 def test_tpr_at_fpr_keeps_collinear_roc_points():
-    # ROC points (0.001, 0.35) lies on the segment between its neighbours; sklearn's drop_intermediate would drop it
-    # and understate TPR at 0.1% FPR.
+    # Three tied groups (1 non-member + 10 members each) make collinear ROC points (0.0005, 0.35), (0.001, 0.4);
+    # sklearn's drop_intermediate would drop them and report 0.3 at 0.1% FPR instead of 0.4.
     n_neg = 2000
-    neg = np.r_[[10.0], [8.0], [6.0], np.zeros(n_neg - 3)]
-    pos = np.r_[np.full(60, 11.0), np.full(10, 9.0), np.full(10, 7.0), np.full(120, -1.0)]
+    neg = np.r_[[10.0, 9.0, 8.0], np.zeros(n_neg - 3)]
+    pos = np.r_[np.full(60, 11.0), np.full(10, 10.0), np.full(10, 9.0), np.full(10, 8.0), np.full(110, -1.0)]
     s = np.r_[pos, neg]
     m = np.r_[np.ones(pos.size, bool), np.zeros(n_neg, bool)]
-    assert metrics.summary(s, m)["tpr_at_0.1pct_fpr"] == 70 / 200
+    assert np.isclose(metrics.summary(s, m)["tpr_at_0.1pct_fpr"], 0.4)
