@@ -600,45 +600,20 @@ def load_or_train_dp_pool(cfg: Experiment, epsilon: float, delta: float = 1e-5, 
         a :class:`mia_lib.pool.ShadowPool`, with the run's :class:`DPSettings` attached as ``.dp``.
     """
     check_privacy(epsilon=epsilon, delta=delta)
-    ds = pool.load_data(cfg)
-    keep = train.balanced_keep(cfg.n_shadow, len(ds), cfg.seed)
-    folder = cache.entry(dp_pool_key(cfg, epsilon, delta, max_grad_norm, accountant), store)
-    saved = cache.load_json(folder / "config.json")
-    if saved is not None:
+    key = dp_pool_key(cfg, epsilon, delta, max_grad_norm, accountant)
+    saved = cache.load_json(cache.entry(key, store) / "config.json")
+    if saved is not None and "dp" in saved:
         s = DPSettings(**{k: (math.inf if v == "inf" else v) for k, v in saved["dp"].items()})
     else:
-        s = settings(float(epsilon), float(delta), len(ds) / 2, cfg.batch_size, cfg.epochs, float(max_grad_norm),
+        n_examples = len(pool.load_data(cfg))
+        s = settings(float(epsilon), float(delta), n_examples / 2, cfg.batch_size, cfg.epochs, float(max_grad_norm),
                      accountant)
-        cache.save_json(folder / "config.json", {"experiment": cfg.to_dict(), "dp": s.to_dict(),
-                                                 "trainer": TRAINER_VERSION})
-    dev = train.device(cfg.device)
-    starts = list(range(0, cfg.n_shadow, cfg.shard_size))
-    todo = [i for i, st in enumerate(starts) if not (folder / f"shard_{i:04d}.npz").exists()]
-    bar = tqdm(total=len(starts), initial=len(starts) - len(todo), desc=f"DP pool ε={epsilon:g}", unit="shard",
-               disable=not progress or not todo)
-    for i in todo:
-        ids = np.arange(starts[i], min(starts[i] + cfg.shard_size, cfg.n_shadow))
-        t0 = time.perf_counter()
-        logits, state = _train_dp_shard(cfg, ds, keep, ids, s, dev, progress, f"shard {i + 1}/{len(starts)}")
-        seconds = time.perf_counter() - t0
-        if cfg.save_params:
-            cache.save_tensors(folder / f"params_{i:04d}.pt", state)
-        cache.save_arrays(folder / f"shard_{i:04d}.npz", logits=logits, ids=ids, seconds=np.float64(seconds))
-        bar.update(1)
-        if on_shard_done is not None:
-            on_shard_done(i)
-    bar.close()
-    shards = [cache.load_arrays(folder / f"shard_{i:04d}.npz") for i in range(len(starts))]
-    logits = np.concatenate([sh["logits"] for sh in shards])
-    seconds = float(sum(sh["seconds"] for sh in shards))
-    cache.save_json(folder / "manifest.json", {"complete": True, "n_shards": len(starts), "seconds_training": seconds,
-                                               "logits_shape": list(logits.shape)})
-    params = None
-    if cfg.save_params:
-        parts = [cache.load_tensors(folder / f"params_{i:04d}.pt") for i in range(len(starts))]
-        params = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    train_acc, test_acc = pool._accuracies(logits, ds.y.numpy(), keep)
-    out = pool.ShadowPool(cfg, ds, keep, logits, train_acc, test_acc, seconds, params)
+
+    def train_shard(cfg, ds, keep, ids, dev, progress, desc):
+        return _train_dp_shard(cfg, ds, keep, ids, s, dev, progress, desc)
+
+    out = pool.load_or_train(cfg, progress, store, on_shard_done, train_shard=train_shard, key=key,
+                             extra_config={"dp": s.to_dict(), "trainer": TRAINER_VERSION})
     out.dp = s
     return out
 

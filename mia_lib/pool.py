@@ -54,6 +54,7 @@ class ShadowPool:
     test_acc: np.ndarray
     seconds_training: float
     params: dict | None = field(default=None, repr=False)
+    dp: object | None = None  # the DP-SGD settings when the pool was trained by mia_lib.dp, else None
 
     @property
     def n_shadow(self) -> int:
@@ -102,9 +103,11 @@ def _recipe(cfg: Experiment) -> train.Recipe:
                         weight_decay=cfg.weight_decay, optimizer=cfg.optimizer)
 
 
-def _train_shard(cfg, ds, keep, ids, n_in_max, dev, progress, desc):
+def _train_shard(cfg, ds, keep, ids, dev, progress, desc):
+    """Train models ``ids`` of the pool (non-private recipe); returns (logits [k,N,A,C], stacked state)."""
     seeds = [train.model_seed(cfg.seed, int(m)) for m in ids]
     modules = train.init_states(cfg.model, tuple(ds.X.shape[1:]), ds.n_classes, seeds)
+    n_in_max = int(keep.sum(1).max())  # of the whole pool, so a model's batches do not depend on its shard
     schedule = train.batch_schedule(keep[ids], seeds, cfg.epochs, cfg.batch_size, n_in_max=n_in_max)
     params, buffers = train.train_vmapped(modules, ds.X, ds.y, schedule, _recipe(cfg), dev, progress, desc)
     views = functools.partial(data.query_views, n_queries=cfg.n_queries, flippable=ds.flippable)
@@ -118,30 +121,35 @@ def _accuracies(logits: np.ndarray, y: np.ndarray, keep: np.ndarray) -> tuple[np
 
 
 def load_or_train(cfg: Experiment, progress: bool = True, store: str | Path | None = None,
-                  on_shard_done=None) -> ShadowPool:
+                  on_shard_done=None, *, train_shard=None, key: str | None = None,
+                  extra_config: dict | None = None) -> ShadowPool:
     """Load the pool for ``cfg`` from the cache, training (only) the shards that are missing.
 
     Args:
         cfg: the experiment. progress: show tqdm bars. store: cache root (default :func:`mia_lib.cache.root`).
         on_shard_done: optional callback ``f(shard_index)`` called after each newly trained shard is saved.
+        train_shard: the shard trainer ``f(cfg, dataset, keep, ids, device, progress, desc) -> (logits [k,N,A,C],
+            stacked state)``; default: the non-private recipe. :mod:`mia_lib.dp` passes its DP-SGD trainer.
+        key: cache key (default ``cfg.hash()``); extra_config: more entries for the entry's ``config.json``.
     Returns:
         the :class:`ShadowPool`.
     """
+    train_shard = train_shard or _train_shard
     ds = load_data(cfg)
     n = len(ds)
     keep = train.balanced_keep(cfg.n_shadow, n, cfg.seed)
-    folder = cache.entry(cfg.hash(), store)
-    cache.save_json(folder / "config.json", cfg.to_dict())
+    key = key or cfg.hash()
+    folder = cache.entry(key, store)
+    cache.save_json(folder / "config.json", {**cfg.to_dict(), **(extra_config or {})})
     dev = train.device(cfg.device)
-    n_in_max = int(keep.sum(1).max())
     starts = list(range(0, cfg.n_shadow, cfg.shard_size))
     todo = [i for i, s in enumerate(starts) if not (folder / f"shard_{i:04d}.npz").exists()]
-    bar = tqdm(total=len(starts), initial=len(starts) - len(todo), desc=f"pool {cfg.hash()}", unit="shard",
+    bar = tqdm(total=len(starts), initial=len(starts) - len(todo), desc=f"pool {key}", unit="shard",
                disable=not progress or not todo)
     for i in todo:
         ids = np.arange(starts[i], min(starts[i] + cfg.shard_size, cfg.n_shadow))
         t0 = time.perf_counter()
-        logits, state = _train_shard(cfg, ds, keep, ids, n_in_max, dev, progress, f"shard {i + 1}/{len(starts)}")
+        logits, state = train_shard(cfg, ds, keep, ids, dev, progress, f"shard {i + 1}/{len(starts)}")
         seconds = time.perf_counter() - t0
         if cfg.save_params:
             cache.save_tensors(folder / f"params_{i:04d}.pt", state)
