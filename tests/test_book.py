@@ -6,7 +6,6 @@ Everything runs in tmp copies, so the repository's own _build/ and results/ are 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess

@@ -2,7 +2,6 @@
 empirical ε lower bound."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest

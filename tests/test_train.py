@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mia_lib import models, train
+from mia_lib import train
 
 
 def _toy(n=120, seed=0):
