@@ -141,23 +141,11 @@ def test_k_to_reach_on_a_hand_made_table():
 
 
 @pytest.mark.slow
-def test_notebook_quick_run_writes_k95(tmp_path):
-    """notebooks/05_shadow_efficiency.py runs in quick mode and saves k95 per group and the curves."""
+def test_notebook_quick_run_writes_k95(quick_book):
+    """notebooks/05_shadow_efficiency.py ran in the quick book and saved k95 per group and the curves."""
     import json
-    import os
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
-    (tmp_path / "notebooks").mkdir()
-    shutil.copy2(repo / "notebooks" / "05_shadow_efficiency.py", tmp_path / "notebooks")
-    env = {**os.environ, "MIA_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-m", "mia_lib", "run", "notebooks/05_shadow_efficiency.py", "--quick",
-                           "--root", str(tmp_path), "--no-progress"], cwd=tmp_path, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    out = json.loads((tmp_path / "results" / "05_shadow_efficiency.json").read_text())
+    quick_book.require_success()
+    out = json.loads((quick_book.root / "results" / "05_shadow_efficiency.json").read_text())
     assert set(out["k95_auroc"]) == {"all", "under-represented", "memorized"}
     assert out["curves"] and {"variant", "group", "k", "auroc"} <= set(out["curves"][0])

@@ -172,23 +172,11 @@ def test_fits_and_share_ci():
 
 
 @pytest.mark.slow
-def test_notebook_quick_run_writes_results(tmp_path):
-    """notebooks/04_theory_bounds.py runs in quick mode (tiny pool, degenerate numbers) and saves its results."""
+def test_notebook_quick_run_writes_results(quick_book):
+    """notebooks/04_theory_bounds.py ran in the quick book (tiny pool, degenerate numbers) and saved its results."""
     import json
-    import os
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
-    (tmp_path / "notebooks").mkdir()
-    shutil.copy2(repo / "notebooks" / "04_theory_bounds.py", tmp_path / "notebooks")
-    env = {**os.environ, "MIA_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-m", "mia_lib", "run", "notebooks/04_theory_bounds.py", "--quick",
-                           "--root", str(tmp_path), "--no-progress"], cwd=tmp_path, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    out = json.loads((tmp_path / "results" / "04_theory_bounds.json").read_text())
+    quick_book.require_success()
+    out = json.loads((quick_book.root / "results" / "04_theory_bounds.json").read_text())
     assert out["demo"]["tv"] == pytest.approx(theory.tv_gaussian(1.5, 0.25, 0.0, 1.0))
     assert len(out["with_ci"]["share_adv_ge_mem"]) == 3 and 0 <= out["share_adv_ge_mem"] <= 1
