@@ -391,13 +391,8 @@ def _toc_files(entry: Any) -> Iterator[str]:
             yield from _toc_files(child)
 
 
-def toc_notebooks(root: str | os.PathLike = ".") -> list[Path]:
-    """Notebook sources for the toc entries under ``_build/executed/``, in toc order.
-
-    ``_build/executed/NN_name`` (with or without ``.ipynb``) maps to ``ROOT/notebooks/NN_name.py``.  Raises
-    :class:`RunnerError` if ``_toc.yml`` is missing or malformed, or if a notebook source is missing.
-    """
-    root = Path(root).resolve()
+def _read_toc(root: Path) -> dict:
+    """The parsed ``ROOT/_toc.yml``; :class:`RunnerError` when it is missing or malformed."""
     toc_path = root / "_toc.yml"
     if not toc_path.is_file():
         raise RunnerError(f"table of contents not found: {toc_path}")
@@ -407,6 +402,18 @@ def toc_notebooks(root: str | os.PathLike = ".") -> list[Path]:
         raise RunnerError(f"malformed {toc_path}: {exc}") from None
     if not isinstance(toc, dict) or "root" not in toc:
         raise RunnerError(f"malformed {toc_path}: expected a mapping with 'format', 'root' and 'chapters'/'parts'")
+    return toc
+
+
+def toc_notebooks(root: str | os.PathLike = ".") -> list[Path]:
+    """Notebook sources for the toc entries under ``_build/executed/``, in toc order.
+
+    ``_build/executed/NN_name`` (with or without ``.ipynb``) maps to ``ROOT/notebooks/NN_name.py``.  Raises
+    :class:`RunnerError` if ``_toc.yml`` is missing or malformed, or if a notebook source is missing.
+    """
+    root = Path(root).resolve()
+    toc_path = root / "_toc.yml"
+    toc = _read_toc(root)
     prefix = EXECUTED_DIR.as_posix() + "/"
     notebooks: list[Path] = []
     missing: list[str] = []
@@ -695,14 +702,7 @@ def add_run_info(nb: Any, meta: dict[str, Any], defaults: dict[str, Any], source
 def toc_documents(root: str | os.PathLike = ".") -> list[str]:
     """Every document of ``ROOT/_toc.yml`` (root first, then depth first), without suffix: ``book/intro``,
     ``_build/executed/01_x``, ...; the HTML page of each is ``_build/html/<document>.html``."""
-    root = Path(root).resolve()
-    toc_path = root / "_toc.yml"
-    if not toc_path.is_file():
-        raise RunnerError(f"table of contents not found: {toc_path}")
-    try:
-        toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RunnerError(f"malformed {toc_path}: {exc}") from None
+    toc = _read_toc(Path(root).resolve())
     docs: list[str] = []
     for file in _toc_files(toc):
         file = file.strip()
