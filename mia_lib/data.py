@@ -146,7 +146,9 @@ def mixture(over: str, under: str, n_under: int, *, n_over: int | None = None, d
         (0 over, 1 under), in a seeded random order.
     Raises:
         ValueError: unknown names, n_under larger than the under source can provide, channel or class mismatch,
-            and the errors of :func:`load`.
+            and the errors of :func:`load`. A colour under-represented group for a grayscale over group is
+            converted to grayscale (ITU-R 601 luma), and one with more classes keeps only the over group's first
+            ``n_classes`` classes (SVHN under MNIST, CIFAR-100 under CIFAR-10, as in *Why Train More?*).
     """
     _check_name(over)
     _check_name(under)
@@ -177,11 +179,16 @@ def mixture(over: str, under: str, n_under: int, *, n_over: int | None = None, d
         under_ds = _dataset(X, y, under)
     else:
         full = _full(under, data_dir, "train")
+        if full.n_classes > over_ds.n_classes:  # e.g. CIFAR-100 under CIFAR-10: keep its first classes, as the seed
+            full = replace(full.subset(full.y < over_ds.n_classes), n_classes=over_ds.n_classes)
         if n_under > len(full):
             raise ValueError(f"n_under={n_under} is larger than the under-represented source {under!r} can "
                              f"provide ({len(full)} examples).")
         under_ds = _take(full, n_under, "train", seed)
 
+    if under_ds.X.shape[1] == 3 and C == 1:  # e.g. SVHN under MNIST: grayscale, as the seed does
+        luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        under_ds = replace(under_ds, X=(under_ds.X * luma).sum(1, keepdim=True))
     if under_ds.X.shape[1] != C:
         raise ValueError(f"Channel mismatch: {over!r} images have {C} channel(s) but {under!r} images have "
                          f"{under_ds.X.shape[1]}; mix sources with the same number of channels.")

@@ -308,3 +308,19 @@ def test_query_views_rejects_bad_counts():
         data.query_views(X, 11, flippable=True)
     with pytest.raises(ValueError, match="got 0"):
         data.query_views(X, 0, flippable=True)
+
+
+def test_full_scale_mixtures_as_in_the_seed(tmp_path, skip_md5):
+    """SVHN under MNIST becomes grayscale; CIFAR-100 under CIFAR-10 keeps only labels 0-9."""
+    _fake_mnist(tmp_path)
+    (tmp_path / "svhn").mkdir()
+    X = np.random.default_rng(2).integers(0, 256, (32, 32, 3, 15)).astype(np.uint8)
+    scipy.io.savemat(tmp_path / "svhn" / "train_32x32.mat", {"X": X, "y": (np.arange(15) % 10 + 1).reshape(-1, 1)})
+    mix = data.mixture("mnist", "svhn", 5, n_over=20, data_dir=str(tmp_path))
+    assert mix.X.shape[1:] == (1, 28, 28) and int((mix.group == 1).sum()) == 5
+    batches = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    _fake_cifar(tmp_path, "cifar-10-batches-py", batches, "labels", "batches.meta", "label_names", 10)
+    _fake_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", "meta", "fine_label_names", 100,
+                n=300)
+    mix = data.mixture("cifar10", "cifar100", 20, n_over=30, data_dir=str(tmp_path))
+    assert mix.n_classes == 10 and int(mix.y.max()) < 10 and int((mix.group == 1).sum()) == 20
