@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import cache, data, pool, train
 from .config import Experiment

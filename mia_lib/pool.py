@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import cache, data, signals, train
 from .config import Experiment

@@ -238,18 +238,25 @@ def _hardware() -> tuple[str, dict[str, Any]]:
 
 
 @contextmanager
-def _inline_matplotlib() -> Iterator[None]:
-    """Make the kernel use the inline backend even if the caller exported MPLBACKEND (e.g. Agg in CI):
-    ipykernel only selects inline when MPLBACKEND is unset, and with Agg no figure reaches the book."""
-    old = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = _INLINE_BACKEND
+def _kernel_environment() -> Iterator[None]:
+    """Environment of the notebook kernel, restored afterwards.
+
+    * ``MPLBACKEND`` = inline even if the caller exported another backend (e.g. Agg in CI): ipykernel only
+      selects inline when MPLBACKEND is unset, and with Agg no figure reaches the book.
+    * ``TQDM_DISABLE=1``: the library's progress bars would land in the page as stderr text (papermill shows
+      per-cell progress instead); interactive use keeps them.
+    """
+    wanted = {"MPLBACKEND": _INLINE_BACKEND, "TQDM_DISABLE": "1"}
+    old = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _describe_failure(exc: BaseException) -> tuple[str, str]:
@@ -328,7 +335,7 @@ def run_notebook(
             raise ValueError(f"cannot read it as a Jupytext notebook ({type(exc).__name__}: {exc})") from exc
         nb.metadata["kernelspec"] = dict(_KERNELSPEC)
         defaults = notebook_parameters(nb)
-        with _inline_matplotlib():
+        with _kernel_environment():
             nb = papermill.execute_notebook(
                 nb,
                 str(tmp),

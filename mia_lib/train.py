@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import models
 
