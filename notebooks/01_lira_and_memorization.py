@@ -52,9 +52,9 @@ cfg
 # ## The pool
 #
 # We train `n_shadow` models at once (vmapped over stacked parameters). The *keep matrix* decides who trains on
-# what: every example is in the training set of exactly half of the models. Each model is queried on every example,
-# on the image itself and on a few shifted copies, and the logits are cached on disk, keyed by the configuration,
-# so re-running the notebook is instant.
+# what: every example is in the training set of exactly half of the models. Each model is queried on every example
+# (on the image itself, plus shifted copies when `n_queries` > 1), and the logits are cached on disk, keyed by the
+# configuration, so re-running the notebook is instant.
 
 # %%
 t0 = time.perf_counter()
@@ -66,9 +66,9 @@ report.glue("train_acc", shadow.train_acc.mean(), "{:.1%}")
 report.glue("test_acc", shadow.test_acc.mean(), "{:.1%}")
 report.glue("seconds_training", shadow.seconds_training, "{:.0f}")
 pd.Series({"models": n_models, "examples": n_examples, "query views": shadow.logits.shape[2],
-           "mean train accuracy": round(shadow.train_acc.mean(), 4),
-           "mean test accuracy": round(shadow.test_acc.mean(), 4),
-           "training seconds": round(shadow.seconds_training, 1)}).to_frame("value")
+           "mean train accuracy": f"{shadow.train_acc.mean():.4f}",
+           "mean test accuracy": f"{shadow.test_acc.mean():.4f}",
+           "training seconds": f"{shadow.seconds_training:.1f}"}, dtype=object).to_frame("value")
 
 # %% [markdown]
 # The {glue:text}`n_shadow` models reach a mean training accuracy of {glue:text}`train_acc` and a mean accuracy
