@@ -29,10 +29,9 @@ import pandas as pd
 from scipy.special import log_ndtr
 
 from . import metrics
+from .attacks.lira import _MIN_VAR, _log_normal
 
 VARIANTS = ("online_fixed", "offline_fixed", "online", "offline")
-_LOG_2PI = np.log(2 * np.pi)
-_MIN_VAR = 1e-12
 
 
 def pick_per_example(keep, k: int, rng: np.random.Generator, side: str = "both") -> tuple[np.ndarray, np.ndarray]:
@@ -81,10 +80,6 @@ def _shared_variance(phi_s, mask, var, n) -> np.ndarray:
     return np.maximum((w * (phi_s - mean) ** 2).sum((0, 1)) / w.sum((0, 1)), _MIN_VAR)
 
 
-def _log_normal(x, mean, var):
-    return -0.5 * (_LOG_2PI + np.log(var) + (x - mean) ** 2 / var)
-
-
 def lira_from_masks(phi_t, phi_s, in_mask, out_mask, variants=("online_fixed", "offline_fixed")) -> dict:
     """LiRA scores of target models from per-example subsets of shadow models.
 
@@ -131,35 +126,11 @@ def k_grid(k_max: int) -> list[int]:
     return [2 ** i for i in range(int(np.floor(np.log2(max(k_max, 1)))) + 1)]
 
 
-def roc_curve_fast(scores, is_member) -> tuple[np.ndarray, np.ndarray]:
-    """The ROC curve exactly as ``sklearn.metrics.roc_curve`` returns it (with ``drop_intermediate``), faster.
-
-    One unstable sort instead of sklearn's input validation and stable sort; the sweep computes hundreds of curves.
-
-    Args:
-        scores: float [M] (higher = member). is_member: bool [M] with both classes present.
-    Returns:
-        (fpr, tpr), each [P], starting at (0, 0).
-    """
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    m = np.asarray(is_member, dtype=bool).ravel()
-    order = np.argsort(s)[::-1]
-    s, m = s[order], m[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last position of each distinct score
-    tps = np.cumsum(m)[last].astype(np.float64)
-    fps = last + 1 - tps
-    if tps.size > 2:
-        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
-        tps, fps = tps[keep], fps[keep]
-    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
-    return fps / fps[-1], tps / tps[-1]
-
-
 def _measures(scores: np.ndarray, is_member: np.ndarray, levels) -> dict:
     m = is_member.ravel()
     if m.sum() < 2 or (~m).sum() < 2:
         return {"auroc": np.nan, **{metrics.level_name(t): np.nan for t in levels}}
-    fpr, tpr = roc_curve_fast(scores, m)
+    fpr, tpr = metrics.roc_fast(scores, m)
     return {"auroc": float(np.trapezoid(tpr, fpr)),
             **{metrics.level_name(t): metrics.tpr_at_fpr(fpr, tpr, t) for t in levels}}
 

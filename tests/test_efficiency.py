@@ -110,20 +110,6 @@ def test_sweep_easy_examples_need_fewer_shadow_models():
         E.sweep(phi, keep, targets, [0, 64], groups)
 
 
-def test_fast_roc_equals_sklearn():
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    rng = np.random.default_rng(0)
-    for n, n_levels in ((50, 5), (5000, 40), (20000, 100000)):  # heavy ties, some ties, almost none
-        s = rng.integers(0, n_levels, n) + rng.normal(0, 0.01, n) * (n_levels > 1000)
-        m = rng.random(n) < 1 / (1 + np.exp(-(s - s.mean()) / s.std()))
-        fpr, tpr = E.roc_curve_fast(s, m)
-        ref_fpr, ref_tpr, _ = roc_curve(m, s)
-        np.testing.assert_array_equal(fpr, ref_fpr)
-        np.testing.assert_array_equal(tpr, ref_tpr)
-        assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(m, s), abs=1e-12)
-
-
 def test_k_to_reach_on_a_hand_made_table():
     import pandas as pd
 

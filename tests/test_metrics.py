@@ -73,3 +73,17 @@ def test_tpr_at_fpr_keeps_collinear_roc_points():
     s = np.r_[pos, neg]
     m = np.r_[np.ones(pos.size, bool), np.zeros(n_neg, bool)]
     assert np.isclose(metrics.summary(s, m)["tpr_at_0.1pct_fpr"], 0.4)
+
+
+def test_fast_roc_equals_sklearn():
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(0)
+    for n, n_levels in ((50, 5), (5000, 40), (20000, 100000)):  # heavy ties, some ties, almost none
+        s = rng.integers(0, n_levels, n) + rng.normal(0, 0.01, n) * (n_levels > 1000)
+        m = rng.random(n) < 1 / (1 + np.exp(-(s - s.mean()) / s.std()))
+        fpr, tpr = metrics.roc_fast(s, m)
+        ref_fpr, ref_tpr, _ = roc_curve(m, s, drop_intermediate=False)
+        np.testing.assert_array_equal(fpr, ref_fpr)
+        np.testing.assert_array_equal(tpr, ref_tpr)
+        assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc_score(m, s), abs=1e-12)
