@@ -30,7 +30,7 @@ test: $(STAMP)
 # the intro and every chapter: console errors, figures, math, glued numbers. Screenshots go to _build/screenshots/.
 # Needs Chromium: `apt-get install -y chromium` (Debian), or MIA_CHROMIUM=/path/to/chrome.
 browser-check: $(STAMP)
-	$(VPY) -m mia_lib.browser _build/html
+	$(VPY) -m mia_lib.book.browser _build/html
 
 bench: $(STAMP)
 	$(VPY) benchmarks/pool_throughput.py

@@ -1,7 +1,8 @@
 """Command line: ``python -m mia_lib run NOTEBOOK.py`` and ``python -m mia_lib book``.
 
-All logic lives in :mod:`mia_lib.runner`; this module only parses arguments and maps errors to exit codes
-(0 ok, 1 a notebook or the build failed, 2 usage error).
+All logic lives in :mod:`mia_lib.book` (:mod:`~mia_lib.book.execute` runs one notebook, :mod:`~mia_lib.book.build`
+the book); this module only parses arguments and maps errors to exit codes (0 ok, 1 a notebook or the build failed,
+2 usage error).
 """
 
 from __future__ import annotations
@@ -75,30 +76,30 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = make_parser().parse_args(argv)
-    from . import runner
+    from .book import build, errors, execute, params
 
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so temp files and stale outputs are cleaned up.
         signal.signal(signal.SIGTERM, _terminate)
 
     try:
-        params = runner.parse_params(args.params)
+        parameters = params.parse_params(args.params)
         if args.command == "run":
-            result = runner.run_notebook(
+            result = execute.run_notebook(
                 args.notebook,
                 root=args.root,
-                parameters=params,
+                parameters=parameters,
                 quick=args.quick,
                 progress_bar=not args.no_progress,
             )
             print(f"wrote {result.output} ({result.seconds:.1f} s)", flush=True)
             return 0
-        return runner.book(
-            args.root, parameters=params, quick=args.quick, fail_fast=args.fail_fast, progress_bar=not args.no_progress
+        return build.book(
+            args.root, parameters=parameters, quick=args.quick, fail_fast=args.fail_fast, progress_bar=not args.no_progress
         )
-    except runner.NotebookFailed:
+    except errors.NotebookFailed:
         return 1  # the error paragraph has been printed already
-    except runner.RunnerError as exc:
+    except errors.RunnerError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
     except KeyboardInterrupt:

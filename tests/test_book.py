@@ -1,5 +1,6 @@
-"""Book builds: the real book in quick mode (papermill smoke test of every notebook + strict -W -n build), a toy
-book that must build with zero warnings under the project's _config.yml, and proof that a warning fails the build.
+"""Book builds: the real book in quick mode (papermill smoke test of every notebook, one test per chapter, + strict
+-W -n build), a toy book that must build with zero warnings under the project's _config.yml, and proof that a
+warning fails the build.
 
 Everything runs in tmp copies, so the repository's own _build/ and results/ are never touched.
 """
@@ -16,8 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mia_lib.book.layout import toc_notebooks
+
 REPO = Path(__file__).resolve().parents[1]
 SPHINX_WARNING = re.compile(r"(WARNING|ERROR|CRITICAL): ")
+#: The chapters of the project's toc, in order (notebook stems): the ids of ``test_chapter_runs_quick``.
+CHAPTERS = [p.stem for p in toc_notebooks(REPO)]
 
 
 def mia_book(root: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
@@ -59,15 +64,36 @@ def tail(text: str, n: int = 80) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stem", CHAPTERS, ids=CHAPTERS)
+def test_chapter_runs_quick(quick_book, stem):
+    """One chapter runs with quick=True (``python -m mia_lib run notebooks/<stem>.py --quick``), writes its
+    executed notebook and results/<stem>.json, with no warning in its output.  Each runs once per session
+    (conftest.py's ``quick_book``); ``-k <stem>`` runs that chapter alone (the results overview after the others)."""
+    run = quick_book.chapter(stem)
+    root = quick_book.root
+    executed = root / "_build" / "executed" / f"{stem}.ipynb"
+    assert run.proc.returncode == 0, tail(run.output)
+    assert sphinx_warnings(run.output) == []
+    assert f"wrote {executed}" in run.output
+    assert executed.is_file()
+    assert (root / "results" / f"{stem}.json").is_file(), f"notebooks/{stem}.py did not save results/{stem}.json"
+
+
+@pytest.mark.slow
 def test_real_book_quick_builds_strictly(quick_book):
     """Every notebook runs with quick=True, writes results/<stem>.json, and the book builds with -W -n.
-    (The build is the session fixture ``quick_book`` of conftest.py, shared with the offline-HTML and browser tests.)"""
-    root, proc = quick_book.root, quick_book.proc
+    (The chapters are those of ``test_chapter_runs_quick``, each run once; the build is conftest.py's
+    ``quick_book.build()``, shared with the offline-HTML and browser tests.)"""
+    root = quick_book.root
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files = [f.removesuffix(".ipynb").removesuffix(".md") for f in toc_files(toc)]
     stems = [f.split("/")[-1] for f in files if f.startswith("_build/executed/")]
     assert stems, "the toc lists no executed notebooks"
 
+    proc = quick_book.build()
+    assert quick_book.failed_chapters() == {}, "chapters failed, so the book was not built"
+    assert sorted(quick_book.runs) == sorted(stems)
+    assert sphinx_warnings("\n".join(run.output for run in quick_book.runs.values())) == []
     assert proc.returncode == 0, tail(proc.stdout)
     assert sphinx_warnings(proc.stdout) == []
     index = root / "_build" / "html" / "index.html"
@@ -93,7 +119,7 @@ quick = False
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from mia_lib import report
+from mia_lib.book import report
 auroc = report.glue("auroc", np.float64(0.6), "{:.3f}")
 report.glue("n_shadow", np.int64(n_shadow))
 report.glue("share", 0.25, "{:.1%}")

@@ -1,6 +1,6 @@
 """The book in a real browser: headless Chromium opens the pages from disk with the network off.
 
-The checker (``python -m mia_lib.browser``) is first run on planted pages, so that every check is seen to fail
+The checker (``python -m mia_lib.book.browser``) is first run on planted pages, so that every check is seen to fail
 when it should; then on the quick-mode book built once per session by ``tests/conftest.py``: the intro, every
 chapter and the results overview must load without console errors, with every figure decoded, all math typeset
 by the book's own MathJax, every glued number present, and a screenshot each under ``<root>/_build/screenshots/``.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mia_lib import browser, runner
+from mia_lib.book import browser, layout
 
 REQUIRE = os.environ.get("MIA_REQUIRE_BROWSER") == "1"
 
@@ -46,10 +46,10 @@ def need_browser() -> str:
 
 
 def run_checker(html: Path, root: Path, report: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    """``python -m mia_lib.browser HTML --root ROOT --json REPORT`` in a fresh interpreter (in a network
+    """``python -m mia_lib.book.browser HTML --root ROOT --json REPORT`` in a fresh interpreter (in a network
     namespace when ``unshare -n`` works, as a user would run it)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "mia_lib.browser", str(html), "--root", str(root), "--json", str(report)],
+        [sys.executable, "-m", "mia_lib.book.browser", str(html), "--root", str(root), "--json", str(report)],
         capture_output=True, text=True, timeout=600,
     )
     assert report.is_file(), f"no report written (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
@@ -150,7 +150,7 @@ def test_quick_book_in_chromium(quick_book, tmp_path):
     root = quick_book.root
     proc, report = run_checker(quick_book.html, root, tmp_path / "report.json")
     print(proc.stdout)
-    docs = runner.toc_documents(root)
+    docs = layout.toc_documents(root)
     pages = report["pages"]
     assert [p["page"] for p in pages] == docs
     failures = {p["page"]: p["problems"] for p in pages if not p["ok"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mia_lib import browser, runner
+from mia_lib.book import layout, offline, overview, page_note, sphinx_ext
 
 TAG = re.compile(r"<[^>]+>")
 
@@ -62,7 +62,7 @@ def test_scanner_flags_every_planted_external_reference(tmp_path):
         <a href="#top">anchor</a>
         </body></html>
         """)
-    refs = browser.external_references(site)
+    refs = offline.external_references(site)
     found = {(r.page, r.what, r.url, r.why) for r in refs}
     assert found == {
         ("sub/page.html", "script[src]", "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js", "external host"),
@@ -90,7 +90,7 @@ def test_sphinx_hook_drops_the_repeated_inline_script():
              _JavaScript("_static/b.js", priority=500), _JavaScript("", body=body, priority=500),
              _JavaScript("_static/a.js", priority=200), _JavaScript(None, body="var other = 1", priority=500)]
     context = {"script_files": files}
-    browser._dedupe_scripts(None, "page", "page.html", context, None)
+    sphinx_ext._dedupe_scripts(None, "page", "page.html", context, None)
     assert context["script_files"] is files  # edited in place: Sphinx restores the list after each page
     assert [(f.filename, f.attributes.get("body")) for f in files] == [
         ("_static/a.js", None), (None, body), ("_static/b.js", None), (None, "var other = 1")]
@@ -99,19 +99,19 @@ def test_sphinx_hook_drops_the_repeated_inline_script():
 # ------------------------------------------------------------------------------------------- the quick book
 def chapter_stems(root: Path) -> list[str]:
     prefix = "_build/executed/"
-    return [d[len(prefix):] for d in runner.toc_documents(root) if d.startswith(prefix)]
+    return [d[len(prefix):] for d in layout.toc_documents(root) if d.startswith(prefix)]
 
 
 @pytest.mark.slow
 def test_quick_book_fetches_nothing_from_outside(quick_book):
     quick_book.require_success()
     html = quick_book.html
-    assert browser.external_references(html) == []
+    assert offline.external_references(html) == []
     mathjax = html / "_static" / "mathjax" / "tex-chtml.js"
     assert mathjax.is_file() and mathjax.stat().st_size > 100_000
     assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "MathJax_Main-Regular.woff").is_file()
     with_math = 0
-    for doc in runner.toc_documents(quick_book.root):
+    for doc in layout.toc_documents(quick_book.root):
         page = html / f"{doc}.html"
         text = page.read_text(encoding="utf-8")
         assert "cdn.jsdelivr.net" not in text
@@ -136,7 +136,7 @@ def test_quick_book_chapters_have_rerun_note_and_downloads(quick_book):
         meta = json.loads((root / "_build" / "executed" / f"{stem}.ipynb").read_text())["metadata"]["mia_lib"]
         assert "mia-run-info" in source and "Re-run this page" in text, f"{stem}: no re-run note"
         assert meta["command"] in text and "--quick" in meta["command"], f"{stem}: command missing"
-        for value in runner.run_info_glue(meta).values():
+        for value in page_note.run_info_glue(meta).values():
             assert value in text, f"{stem}: glued run info {value!r} missing"
         # the note comes before the first code cell, i.e. at the top of the page
         assert source.index("mia-run-info") < source.index('class="cell')
@@ -162,7 +162,7 @@ def test_quick_book_results_overview_links_every_chapter(quick_book):
     for stem in stems:
         assert f'href="{stem}.html"' in table, f"the results table does not link {stem}"
         results = json.loads((root / "results" / f"{stem}.json").read_text())
-        key, value = next((k, v) for k, v in results.items() if runner._is_headline(k, v))
-        assert key in page_text(table) and runner.format_value(value) in page_text(table)
+        key, value = next((k, v) for k, v in results.items() if overview._is_headline(k, v))
+        assert key in page_text(table) and overview.format_value(value) in page_text(table)
     saved = json.loads((root / "results" / "99_results_overview.json").read_text())
     assert saved["chapters"] == stems and saved["quick_runs"] == stems

@@ -1,4 +1,5 @@
-"""The notebook runner (`python -m mia_lib run/book`) and mia_lib.report, on throwaway notebooks in tmp dirs.
+"""The notebook runner (`python -m mia_lib run/book`, mia_lib.book) and mia_lib.book.report, on throwaway notebooks in
+tmp dirs.
 
 Each test that executes a notebook starts a Jupyter kernel (a few seconds); the whole file stays well under a minute.
 """
@@ -17,7 +18,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from mia_lib import report, runner
+from mia_lib.book import errors, layout, overview, page_note, report
+from mia_lib.book.params import command_line, notebook_parameters, parse_params, parse_value
 from mia_lib.__main__ import main, make_parser
 
 GOOD_NB = '''\
@@ -33,7 +35,7 @@ quick = False
 
 # %%
 import os
-from mia_lib import report
+from mia_lib.book import report
 report.glue("n_shadow", n_shadow)
 path = report.save_results("01_toy", {"n_shadow": n_shadow, "dataset": dataset, "lr": lr, "quick": quick,
                                       "cwd": os.getcwd()})
@@ -92,21 +94,21 @@ def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProc
     ],
 )
 def test_parse_value(text, expected):
-    value = runner.parse_value(text)
+    value = parse_value(text)
     assert value == expected
     assert type(value) is type(expected)
 
 
 def test_parse_params_types_and_last_wins():
-    params = runner.parse_params([("n_shadow", "256"), ("dataset", "digits"), ("seed", "1"), ("seed", "2")])
+    params = parse_params([("n_shadow", "256"), ("dataset", "digits"), ("seed", "1"), ("seed", "2")])
     assert params == {"n_shadow": 256, "dataset": "digits", "seed": 2}
     assert isinstance(params["n_shadow"], int)
 
 
 @pytest.mark.parametrize("pair", [("1x", "3"), ("a-b", "3"), ("class", "3"), ("None", "1"), ("x", "[1,")])
 def test_parse_params_rejects_malformed(pair):
-    with pytest.raises(runner.RunnerError, match="malformed parameter"):
-        runner.parse_params([pair])
+    with pytest.raises(errors.RunnerError, match="malformed parameter"):
+        parse_params([pair])
 
 
 def test_cli_usage_errors(tmp_path, capsys):
@@ -128,11 +130,11 @@ def test_cli_usage_errors(tmp_path, capsys):
 def test_reproducing_command_round_trips():
     params = {"n_shadow": 256, "dataset": "digits", "lr": 0.5, "flag": False, "name": "two words", "s": "256",
               "xs": [1, 2], "quick": True}
-    cmd = runner.command_line("notebooks/01_x.py", params, quick=True)
+    cmd = command_line("notebooks/01_x.py", params, quick=True)
     assert cmd.startswith("python -m mia_lib run notebooks/01_x.py --quick")
     args = make_parser().parse_args(shlex.split(cmd)[3:])
     assert args.quick and args.notebook == "notebooks/01_x.py"
-    assert {**runner.parse_params(args.params), "quick": True} == params
+    assert {**parse_params(args.params), "quick": True} == params
 
 
 def test_toc_notebooks_order_and_errors(tmp_path):
@@ -155,10 +157,10 @@ def test_toc_notebooks_order_and_errors(tmp_path):
               - file: _build/executed/03_c
         """,
     )
-    assert [p.name for p in runner.toc_notebooks(tmp_path)] == ["02_b.py", "01_a.py", "03_c.py"]
+    assert [p.name for p in layout.toc_notebooks(tmp_path)] == ["02_b.py", "01_a.py", "03_c.py"]
     (tmp_path / "notebooks" / "03_c.py").unlink()
-    with pytest.raises(runner.RunnerError, match="03_c"):
-        runner.toc_notebooks(tmp_path)
+    with pytest.raises(errors.RunnerError, match="03_c"):
+        layout.toc_notebooks(tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------- report
@@ -223,7 +225,7 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
     assert glued and glued[0]["data"] == {"application/papermill.record/text/plain": "256"}
 
     # the re-run note sits right under the title cell, with the command; its glued values are in the last cell
-    tagged = [i for i, c in enumerate(nb_out.cells) if runner.RUN_INFO_TAG in c.metadata.get("tags", [])]
+    tagged = [i for i, c in enumerate(nb_out.cells) if page_note.RUN_INFO_TAG in c.metadata.get("tags", [])]
     assert tagged == [1, len(nb_out.cells) - 1]
     assert nb_out.cells[0].source.startswith("# A toy chapter")
     assert meta["command"] in nb_out.cells[1].source
@@ -231,7 +233,7 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
     names = {o["metadata"]["scrapbook"]["name"]: o["data"] for o in nb_out.cells[-1].outputs}
     assert set(names) == {"mia_run_wall_time", "mia_run_hardware", "mia_run_finished"}
     assert names["mia_run_wall_time"]["application/papermill.record/text/plain"] == repr(
-        runner.human_seconds(meta["wall_time_s"]))
+        page_note.human_seconds(meta["wall_time_s"]))
     nbformat.validate(nb_out)
 
 
@@ -304,34 +306,34 @@ RUN_META = {
 
 def test_notebook_parameters_reads_literal_defaults():
     nb = toy_notebook()
-    assert runner.notebook_parameters(nb) == {"n_shadow": 4, "dataset": "digits", "data_dir": None,
+    assert notebook_parameters(nb) == {"n_shadow": 4, "dataset": "digits", "data_dir": None,
                                               "device": "auto", "quick": False}
     nb.cells[1].metadata["tags"] = []
-    assert runner.notebook_parameters(nb) == {}
+    assert notebook_parameters(nb) == {}
 
 
 def test_human_seconds_and_hardware_text():
-    assert runner.human_seconds(0.04) == "0.0 s"
-    assert runner.human_seconds(59.94) == "59.9 s"
-    assert runner.human_seconds(125.4) == "2 min 05 s"
-    assert runner.human_seconds(3600 + 125) == "1 h 02 min"
-    assert runner.hardware_text(RUN_META) == "CPU only: 2 CPU cores (Toy CPU), Linux x86_64, torch 2.14.1, Python 3.11.2"
+    assert page_note.human_seconds(0.04) == "0.0 s"
+    assert page_note.human_seconds(59.94) == "59.9 s"
+    assert page_note.human_seconds(125.4) == "2 min 05 s"
+    assert page_note.human_seconds(3600 + 125) == "1 h 02 min"
+    assert page_note.hardware_text(RUN_META) == "CPU only: 2 CPU cores (Toy CPU), Linux x86_64, torch 2.14.1, Python 3.11.2"
     gpu = dict(RUN_META, device="cuda", hardware=dict(RUN_META["hardware"], gpu="NVIDIA H100", gpu_count=2))
-    assert runner.hardware_text(gpu).startswith("GPU: NVIDIA H100 ×2, 2 CPU cores (Toy CPU), Linux")
-    assert runner.run_info_glue(RUN_META) == {"mia_run_wall_time": "2 min 05 s",
-                                              "mia_run_hardware": runner.hardware_text(RUN_META),
+    assert page_note.hardware_text(gpu).startswith("GPU: NVIDIA H100 ×2, 2 CPU cores (Toy CPU), Linux")
+    assert page_note.run_info_glue(RUN_META) == {"mia_run_wall_time": "2 min 05 s",
+                                              "mia_run_hardware": page_note.hardware_text(RUN_META),
                                               "mia_run_finished": "2026-01-02 03:04 UTC"}
 
 
 def test_add_run_info_puts_note_under_the_title_and_glue_at_the_end():
     nb = toy_notebook()
-    defaults = runner.notebook_parameters(nb)
-    runner.add_run_info(nb, RUN_META, defaults, source="notebooks/01_toy.py")
-    runner.add_run_info(nb, RUN_META, defaults, source="notebooks/01_toy.py")  # a second call replaces, not adds
+    defaults = notebook_parameters(nb)
+    page_note.add_run_info(nb, RUN_META, defaults, source="notebooks/01_toy.py")
+    page_note.add_run_info(nb, RUN_META, defaults, source="notebooks/01_toy.py")  # a second call replaces, not adds
     assert len(nb.cells) == 5
     assert nb.cells[0].source.startswith("# Title") and nb.cells[2].metadata.get("tags") == ["parameters"]
     note, glue_cell = nb.cells[1], nb.cells[-1]
-    assert note.cell_type == "markdown" and runner.RUN_INFO_TAG in note.metadata["tags"]
+    assert note.cell_type == "markdown" and page_note.RUN_INFO_TAG in note.metadata["tags"]
     text = note.source
     assert text.startswith(":::{admonition} Re-run this page") and text.rstrip().endswith(":::")
     assert f"```bash\n{RUN_META['command']}\n```" in text
@@ -347,11 +349,11 @@ def test_add_run_info_puts_note_under_the_title_and_glue_at_the_end():
     example = text.split("For example:")[1].split("```bash\n")[1].split("\n```")[0]
     args = make_parser().parse_args(shlex.split(example)[3:])
     assert not args.quick
-    assert runner.parse_params(args.params) == {"n_shadow": 32, "device": "cuda", "dataset": "mnist",
+    assert parse_params(args.params) == {"n_shadow": 32, "device": "cuda", "dataset": "mnist",
                                                 "data_dir": "/path/to/data"}
     # the glue cell: hidden, and exactly what report.glue would have displayed
     assert glue_cell.cell_type == "code" and "remove-cell" in glue_cell.metadata["tags"]
-    values = runner.run_info_glue(RUN_META)
+    values = page_note.run_info_glue(RUN_META)
     assert [(o.metadata["scrapbook"]["name"], o.data) for o in glue_cell.outputs] == [
         (k, {"application/papermill.record/text/plain": repr(v)}) for k, v in values.items()]
     for line in glue_cell.source.splitlines()[2:]:
@@ -363,9 +365,9 @@ def test_add_run_info_without_title_or_knobs():
     nb = toy_notebook(first_markdown="Just prose, no heading.")
     nb.cells[1].source = "quick = False"
     meta = dict(RUN_META, parameters={}, command="python -m mia_lib run notebooks/01_toy.py")
-    runner.add_run_info(nb, meta, runner.notebook_parameters(nb))
+    page_note.add_run_info(nb, meta, notebook_parameters(nb))
     text = nb.cells[0].source
-    assert runner.RUN_INFO_TAG in nb.cells[0].metadata["tags"]  # no H1: at the very top
+    assert page_note.RUN_INFO_TAG in nb.cells[0].metadata["tags"]  # no H1: at the very top
     assert "Quick mode" not in text and "To scale it up" not in text and "{download}" not in text
     assert "Every knob" not in text
 
@@ -402,10 +404,10 @@ def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
     write_chapter(tmp_path, "03_c", None, {"parameters": {}, "wall_time_s": 61.0})
     write_chapter(tmp_path, "99_overview", {"n_chapters": 3}, {"parameters": {}, "wall_time_s": 1.0})
 
-    assert runner.toc_documents(tmp_path) == ["book/intro", "_build/executed/02_b", "book/notes",
+    assert layout.toc_documents(tmp_path) == ["book/intro", "_build/executed/02_b", "book/notes",
                                               "_build/executed/01_a", "_build/executed/03_c",
                                               "_build/executed/99_overview"]
-    chapters = runner.results_overview(tmp_path, exclude=["99_overview"], max_per_chapter=5)
+    chapters = overview.results_overview(tmp_path, exclude=["99_overview"], max_per_chapter=5)
     assert [c.stem for c in chapters] == ["02_b", "01_a", "03_c"]
     b, a, c = chapters
     assert [k for k, _ in a.numbers] == ["auroc", "n", "ok", "name", "nan"]  # saved order, bookkeeping left out
@@ -415,7 +417,7 @@ def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
     assert (b.mode, b.wall_time_s, b.has_results) == (None, None, True)
     assert (c.mode, c.has_results, c.numbers) == ("default", False, [])
 
-    md = runner.results_markdown(chapters).splitlines()
+    md = overview.results_markdown(chapters).splitlines()
     assert md[0] == "| chapter | run | result | value |"
     assert md[2] == "| {doc}`/_build/executed/02_b` | not run | `big` | 12,346 |"
     assert md[3] == "|  |  | `tiny` | 0.000974 |" and md[4] == "|  |  | `flag` | no |"
@@ -427,6 +429,6 @@ def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
 
 
 def test_format_value():
-    assert [runner.format_value(v) for v in (True, 0, 1797, 0.5, 0.59004, 23.0087, 1234.5, float("nan"),
+    assert [overview.format_value(v) for v in (True, 0, 1797, 0.5, 0.59004, 23.0087, 1234.5, float("nan"),
                                               float("inf"), "x")] == \
         ["yes", "0", "1,797", "0.5", "0.59", "23", "1,234", "n/a", "∞", "x"]

@@ -1,27 +1,19 @@
-"""The built book as a reader meets it: offline, from disk, in a real browser.
+"""The built book in a real browser: headless Chromium opens its pages from disk with the network off.
 
-Two checks on a built HTML book (``_build/html``), and one Sphinx hook:
-
-* :func:`external_references` scans every page (and the CSS files the pages load) for scripts, styles, fonts,
-  images and frames that would be fetched from outside the book folder: another host, an absolute path, or a
-  relative path that climbs out of it.  Links a reader may click (``<a href>``) are not fetched and are allowed.
-* :func:`check_pages` opens pages in headless Chromium (Debian's ``chromium``, driven by Playwright with
-  ``executable_path``; no browser is ever downloaded) from ``file://`` with every other request aborted, and
-  reports per page: console errors and uncaught exceptions, requests that failed or left the book folder, figure
-  images that are missing or not decoded, math that MathJax did not typeset (or raw ``$$`` left in the text),
-  empty glued numbers or leftover glue markup; it saves a full-page screenshot of each page.
-* :func:`setup` (listed in ``_config.yml`` under ``sphinx.extra_extensions``) removes inline ``<script>`` blocks
-  that Sphinx 7.4 writes twice when an extension adds them after the builder started (sphinx-thebe does); the
-  second copy of ``const THEBE_JS_URL = ...`` is a JavaScript error on every page.
+:func:`check_pages` opens pages in headless Chromium (Debian's ``chromium``, driven by Playwright with
+``executable_path``; no browser is ever downloaded) from ``file://`` with every other request aborted, and reports
+per page (:class:`PageReport`): console errors and uncaught exceptions, requests that failed or left the book folder,
+figure images that are missing or not decoded, math that MathJax did not typeset (or raw ``$$`` left in the text),
+empty glued numbers or leftover glue markup; it saves a full-page screenshot of each page.
 
 Command line (``make browser-check`` runs it on the default book)::
 
-    python -m mia_lib.browser [HTML_DIR] [--root ROOT] [--screenshots DIR] [--json REPORT.json]
+    python -m mia_lib.book.browser [HTML_DIR] [--root ROOT] [--screenshots DIR] [--json REPORT.json]
 
 It checks the pages named in ``ROOT/_toc.yml`` (default ROOT: two levels above ``HTML_DIR``), writes screenshots
 to ``ROOT/_build/screenshots/`` and exits 0 when every page passes, 1 otherwise, 2 on a usage error (no Chromium,
 no HTML).  When ``unshare -n`` works (root, or user namespaces), it re-runs itself in a network namespace with no
-interface, so the browser has no network at all.
+interface (:func:`netns_prefix`), so the browser has no network at all.
 """
 
 from __future__ import annotations
@@ -30,32 +22,27 @@ import argparse
 import json
 import os
 import posixpath
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
+from .layout import display_path, toc_documents
+
 __all__ = [
     "CHROMIUM_FLAGS",
-    "Reference",
     "PageReport",
     "find_chromium",
-    "resource_urls",
-    "css_urls",
-    "external_references",
     "book_pages",
     "screenshot_name",
     "check_pages",
     "netns_prefix",
     "main",
-    "setup",
 ]
 
 #: Flags for headless Chromium: no GPU, no sandbox (containers, root), none of Chromium's own network traffic.
@@ -71,142 +58,8 @@ CHROMIUM_FLAGS = (
     "--disable-extensions",
 )
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-_LOCAL_SCHEMES = {"data", "blob", "about", "javascript"}
-# <link rel=...> values that make the browser fetch something (or talk to a host) by itself
-_FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch", "prerender",
-                  "icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "manifest"}
-_RESOURCE_ATTRS = {
-    "script": ("src",),
-    "img": ("src", "srcset"),
-    "source": ("src", "srcset"),
-    "iframe": ("src",),
-    "frame": ("src",),
-    "embed": ("src",),
-    "object": ("data",),
-    "video": ("src", "poster"),
-    "audio": ("src",),
-    "track": ("src",),
-    "input": ("src",),
-}
-_CSS_URL = re.compile(r"""url\(\s*(['"]?)(.*?)\1\s*\)|@import\s+(['"])(.*?)\3""", re.IGNORECASE | re.DOTALL)
-_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 
 
-# ------------------------------------------------------------------------------------------ static HTML scan
-@dataclass(frozen=True)
-class Reference:
-    """A resource that a page would fetch from outside the book folder."""
-
-    page: str  #: file that references it, relative to the HTML folder (a page or a CSS file)
-    what: str  #: e.g. ``script[src]``, ``link[rel=stylesheet]``, ``css url()``
-    url: str  #: the reference as written
-    why: str  #: ``external host``, ``absolute path`` or ``outside the book folder``
-
-
-class _ResourceParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[tuple[str, str]] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k.lower(): (v or "") for k, v in attrs}
-        for attr in _RESOURCE_ATTRS.get(tag, ()):
-            if tag == "input" and a.get("type", "").lower() != "image":
-                continue
-            if a.get(attr):
-                urls = [u.strip().split()[0] for u in a[attr].split(",") if u.strip()] if attr == "srcset" else [a[attr]]
-                self.found += [(f"{tag}[{attr}]", u) for u in urls]
-        if tag == "link" and a.get("href"):
-            rels = set(a.get("rel", "").lower().split())
-            if rels & _FETCHING_RELS:
-                self.found.append((f"link[rel={' '.join(sorted(rels))}]", a["href"]))
-        if a.get("style"):
-            self.found += [("style attribute url()", u) for u in css_urls(a["style"])]
-        self._in_style = tag == "style"
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "style":
-            self._in_style = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_style:
-            self.found += [("<style> url()", u) for u in css_urls(data)]
-
-
-def resource_urls(html: str) -> list[tuple[str, str]]:
-    """``[(what, url)]`` of everything a page fetches by itself: ``script[src]``, ``img[src|srcset]``,
-    ``link[rel=stylesheet|preload|icon|...]``, frames, media, and ``url()``/``@import`` in ``<style>`` blocks and
-    ``style`` attributes.  ``<a href>`` is not included (it is only fetched when clicked)."""
-    parser = _ResourceParser()
-    parser.feed(html)
-    parser.close()
-    return parser.found
-
-
-def css_urls(css: str) -> list[str]:
-    """Targets of ``url(...)`` and ``@import "..."`` in a CSS text (comments ignored), as written."""
-    out = []
-    for m in _CSS_URL.finditer(_CSS_COMMENT.sub("", css)):
-        url = (m.group(2) if m.group(2) is not None else m.group(4) or "").strip()
-        if url:
-            out.append(url)
-    return out
-
-
-def _classify(url: str, referrer: str, html_dir: Path) -> str | None:
-    """Why ``url`` (found in ``referrer``, relative to ``html_dir``) leaves the book folder, or None if it
-    does not."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme in _LOCAL_SCHEMES:
-        return None
-    if url.strip().startswith("//") or (scheme and scheme != "file"):
-        return "external host"
-    if scheme == "file" or parts.path.startswith("/"):
-        return "absolute path"
-    if not parts.path:
-        return None  # "#anchor" or "?query" only
-    target = posixpath.normpath(posixpath.join(posixpath.dirname(referrer), unquote(parts.path)))
-    if target == ".." or target.startswith("../"):
-        return "outside the book folder"
-    return None
-
-
-def external_references(html_dir: str | os.PathLike) -> list[Reference]:
-    """Every reference in the book at ``html_dir`` that would be fetched from outside it.
-
-    Scans each ``*.html`` page (not the theme's template fragments under ``_static/``) with
-    :func:`resource_urls`, and each local CSS file that a page loads with :func:`css_urls` (fonts, images and
-    ``@import``).  Returns an empty list for an offline-readable book.
-    """
-    html_dir = Path(html_dir).resolve()
-    refs: list[Reference] = []
-    css_files: set[str] = set()
-    for page in sorted(html_dir.rglob("*.html")):
-        rel = page.relative_to(html_dir).as_posix()
-        if rel.startswith("_static/"):
-            continue
-        for what, url in resource_urls(page.read_text(encoding="utf-8", errors="replace")):
-            why = _classify(url, rel, html_dir)
-            if why:
-                refs.append(Reference(rel, what, url, why))
-            elif what.startswith("link[") and "stylesheet" in what:
-                path = urlsplit(url).path
-                if path:
-                    css_files.add(posixpath.normpath(posixpath.join(posixpath.dirname(rel), unquote(path))))
-    for css in sorted(css_files):
-        path = html_dir / css
-        if not path.is_file():
-            continue
-        for url in css_urls(path.read_text(encoding="utf-8", errors="replace")):
-            why = _classify(url, css, html_dir)
-            if why:
-                refs.append(Reference(css, "css url()", url, why))
-    return refs
-
-
-# --------------------------------------------------------------------------------------------- the browser
 def find_chromium() -> str | None:
     """Path of a Chromium executable: ``$MIA_CHROMIUM`` if set, else the first of ``chromium``,
     ``chromium-browser``, ``google-chrome``, ... on ``PATH``; None when there is none."""
@@ -305,12 +158,10 @@ def book_pages(html_dir: str | os.PathLike, root: str | os.PathLike | None = Non
     """``[(document, html file)]`` to check: the documents of ``ROOT/_toc.yml`` in toc order (intro, chapters,
     ...), whether or not their HTML exists; without a toc, every ``*.html`` page except Sphinx's generated
     ``genindex``/``search`` pages and the ``index.html`` redirect."""
-    from . import runner
-
     html_dir = Path(html_dir).resolve()
     root = Path(root).resolve() if root is not None else html_dir.parent.parent
     if (root / "_toc.yml").is_file():
-        return [(doc, html_dir / f"{doc}.html") for doc in runner.toc_documents(root)]
+        return [(doc, html_dir / f"{doc}.html") for doc in toc_documents(root)]
     pages = []
     for page in sorted(html_dir.rglob("*.html")):
         rel = page.relative_to(html_dir).as_posix()
@@ -381,7 +232,7 @@ def check_pages(
             context.route("**/*", route)
             taken: list[str] = []
             for doc, file in pages:
-                rep = PageReport(page=doc, file=_rel(file, html_dir))
+                rep = PageReport(page=doc, file=display_path(file, html_dir))
                 reports.append(rep)
                 if not file.is_file():
                     rep.problems.append(f"no HTML page {rep.file}")
@@ -391,13 +242,6 @@ def check_pages(
         finally:
             context.close()
     return reports
-
-
-def _rel(path: Path, base: Path) -> str:
-    try:
-        return path.resolve().relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _check_one(context: Any, rep: PageReport, file: Path, html_dir: Path, shots: Path | None, taken: list[str],
@@ -499,7 +343,7 @@ def netns_prefix() -> list[str]:
 # -------------------------------------------------------------------------------------------- command line
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m mia_lib.browser",
+        prog="python -m mia_lib.book.browser",
         description="Open the built book in headless Chromium from disk with the network off, check every page "
         "of the toc (console errors, figures, math, glued numbers) and save a screenshot of each.",
     )
@@ -514,7 +358,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m mia_lib.browser``; returns the exit status (0 pass, 1 a page failed, 2 usage)."""
+    """Entry point of ``python -m mia_lib.book.browser``; returns the exit status (0 pass, 1 a page failed, 2 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     html_dir = Path(args.html_dir).resolve()
@@ -530,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.netns == "auto" and not args.in_netns:
         prefix = netns_prefix()
         if prefix:
-            cmd = [*prefix, sys.executable, "-m", "mia_lib.browser", *argv, "--in-netns"]
+            cmd = [*prefix, sys.executable, "-m", "mia_lib.book.browser", *argv, "--in-netns"]
             return subprocess.call(cmd)
         print("note: `unshare -n` is not available here; requests are blocked inside the browser only", flush=True)
     shots = Path(args.screenshots).resolve() if args.screenshots else root / "_build" / "screenshots"
@@ -554,31 +398,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [r.page for r in reports if not r.ok]
     print(f"{len(reports) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
-
-
-# ------------------------------------------------------------------------------------------------ Sphinx hook
-def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
-    files = context.get("script_files")
-    if not isinstance(files, list):
-        return
-    seen: set = set()
-    kept = []
-    for js in files:
-        attrs = getattr(js, "attributes", {}) or {}
-        key = (getattr(js, "filename", js) or "", tuple(sorted((k, str(v)) for k, v in attrs.items())))
-        if key in seen:
-            continue
-        seen.add(key)
-        kept.append(js)
-    files[:] = kept
-
-
-def setup(app: Any) -> dict[str, Any]:
-    """Sphinx extension: drop repeated ``<script>`` entries (same file or same inline body and attributes) from
-    every page, keeping the first.  Sphinx 7.4 keeps an inline script added after the builder started twice (as
-    filename ``None`` and ``''``), which makes sphinx-thebe's ``const`` declaration a JavaScript error."""
-    app.connect("html-page-context", _dedupe_scripts, priority=900)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Numbers from notebooks into prose (``glue``) and onto disk (``save_results``).
+"""Numbers from notebooks into prose (``glue``), onto disk (``save_results``) and into display tables
+(``ci_table``); a notebook imports it as ``from mia_lib.book import report``.
 
 Every number a notebook quotes in its prose goes through :func:`glue`, and every notebook ends by writing its
 headline numbers with :func:`save_results` to ``results/<notebook stem>.json`` (relative to the kernel's working
@@ -22,7 +23,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["glue", "glued", "to_plain", "save_results", "load_results", "results_path"]
+from . import layout
+
+__all__ = ["glue", "glued", "to_plain", "save_results", "load_results", "results_path", "ci_table"]
 
 #: Raw (plain-Python) value of every name glued in this process, in gluing order.
 _GLUED: dict[str, Any] = {}
@@ -127,10 +130,7 @@ def save_results(name: str, results: dict, root: str | os.PathLike = ".") -> Pat
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, path)
+        layout.publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -148,14 +148,14 @@ def load_results(name: str, root: str | os.PathLike = ".") -> dict:
         ) from None
 
 
-
 def ci_table(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"), digits: int = 3,
              keep=("n_examples",)):
     """A display table: each measure as ``"value [low, high]"`` text from its ``<measure>_ci`` column.
 
     Args:
-        table: pandas DataFrame with columns ``<measure>`` and ``<measure>_ci`` (a (low, high) tuple or NaN), e.g.
-            rows of :func:`mia_lib.metrics.summary_with_ci` or :func:`mia_lib.metrics.by_subset`.
+        table: pandas DataFrame with columns ``<measure>`` and ``<measure>_ci`` (a
+            :class:`mia_lib.metrics.Interval` or NaN), e.g. rows of :func:`mia_lib.metrics.summary_with_ci` or
+            :func:`mia_lib.metrics.by_subset`.
         measures: the measures to show, in order; keep: other columns to carry over when present.
     Returns:
         a new DataFrame of strings (same index), for display only; the numbers stay in ``table``.
@@ -166,14 +166,14 @@ def ci_table(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"), 
         if value is None or (isinstance(value, float) and value != value):
             return "n/a"
         text = f"{value:.{digits}f}"
-        if isinstance(ci, (tuple, list)) and len(ci) == 2:
-            text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+        if isinstance(ci, tuple) and len(ci) == 3 and ci[1] == ci[1]:  # an Interval with bounds
+            text += f" [{ci[1]:.{digits}f}, {ci[2]:.{digits}f}]"
         return text
 
     out = pd.DataFrame(index=table.index)
     for col in keep:
         if col in table:
-            out[col] = table[col]
+            out[col] = table[col].round(digits + 1) if pd.api.types.is_float_dtype(table[col]) else table[col]
     for m in measures:
         cis = table[m + "_ci"] if m + "_ci" in table else [None] * len(table)
         out[m] = [cell(v, c) for v, c in zip(table[m], cis)]
