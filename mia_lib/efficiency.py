@@ -150,6 +150,8 @@ def sweep(phi, keep, target_ids, shadow_ids, groups: dict, ks=None, n_rep: int =
         tidy DataFrame, one row per (variant, group, k, rep): ``variant``, ``group``, ``k``, ``rep``, ``full``
         (True for the whole candidate set, rep 0 only, with ``k`` = the median per-example count on the smaller
         side), ``n_examples``, ``auroc`` and ``tpr_at_…`` per level. Per-example-variance variants skip k = 1.
+
+    Used in chapter 5.
     """
     phi = np.asarray(phi, dtype=np.float64)
     if phi.ndim == 2:
@@ -186,6 +188,8 @@ def curves(table: pd.DataFrame, measures=("auroc", "tpr_at_0.1pct_fpr"), alpha: 
 
     Returns:
         DataFrame with ``variant``, ``group``, ``k``, ``full`` and, per measure, ``<m>``, ``<m>_lo``, ``<m>_hi``.
+
+    Used in chapter 5.
     """
     def agg(part):
         out = {}
@@ -215,6 +219,8 @@ def k_to_reach(table: pd.DataFrame, measure: str = "auroc", fraction: float = 0.
         DataFrame with ``variant``, ``group``, (``rep``), ``full_value``, ``target``, ``k`` (the smallest k of the
         sweep that reaches the target; the full pool's ``k`` when no smaller budget does; NaN when the full value
         is NaN) and ``reached_before_full`` (bool).
+
+    Used in chapter 5.
     """
     rows = []
     for (v, g), part in table.groupby(["variant", "group"], sort=False):
@@ -236,6 +242,39 @@ def k_to_reach(table: pd.DataFrame, measure: str = "auroc", fraction: float = 0.
     return pd.DataFrame(rows)
 
 
+def k_at(k_table: pd.DataFrame, criterion: str, group: str, variant: str = "online_fixed") -> float:
+    """The k of one (criterion, group, variant) row of stacked :func:`k_to_reach` tables.
+
+    Args:
+        k_table: :func:`k_to_reach` outputs concatenated with a ``criterion`` column. Chapter 5.
+    Returns:
+        that row's ``k`` (float; NaN when the full value was NaN).
+    Raises:
+        KeyError: no such row.
+    """
+    row = k_table[(k_table["criterion"] == criterion) & (k_table["group"] == group) & (k_table["variant"] == variant)]
+    if row.empty:
+        raise KeyError(f"no k for criterion {criterion!r}, group {group!r}, variant {variant!r}")
+    return float(row["k"].iloc[0])
+
+
+def share_of_full(curve_table: pd.DataFrame, group: str, measure: str, k: int = 2, chance: float = 0.0,
+                  variant: str = "online_fixed") -> float:
+    """Share of the full pool's value (above ``chance``) that k shadow models per side reach, on the mean curve.
+
+    Args:
+        curve_table: :func:`curves` output. chance: 0.5 for the AUROC gain over guessing, 0 for a plain share.
+    Returns:
+        :func:`mia_lib.metrics.retained` of the mean at ``k`` against the full pool's value; NaN when the sweep
+        has no budget ``k`` or the full value is not above chance. Chapter 5 ("5 shadow models match 2,000").
+    """
+    rows = curve_table[(curve_table["variant"] == variant) & (curve_table["group"] == group)]
+    at_k, full = rows[(rows["k"] == k) & ~rows["full"]][measure], rows[rows["full"]][measure]
+    if at_k.empty or full.empty:
+        return np.nan
+    return metrics.retained(at_k.iloc[0], full.iloc[0], chance)
+
+
 def plot_curves(ax, curve_table: pd.DataFrame, variant: str, measure: str = "auroc", colors=None):
     """Draw one variant's curves (mean and interval over repetitions) against k on a log₂ axis, one per group.
 
@@ -244,6 +283,8 @@ def plot_curves(ax, curve_table: pd.DataFrame, variant: str, measure: str = "aur
     Args:
         ax: matplotlib axes. curve_table: :func:`curves` output. variant: which variant. measure: a measure column.
         colors: {group: color} (default: matplotlib's cycle in table order).
+
+    Used in chapter 5.
     """
     part = curve_table[curve_table["variant"] == variant]
     for i, (group, rows) in enumerate(part.groupby("group", sort=False)):

@@ -14,22 +14,24 @@ MEM_BINS = (-np.inf, 0.0, 0.1, 0.5, 1.0)
 MEM_BIN_LABELS = ("≤ 0", "(0, 0.1]", "(0.1, 0.5]", "(0.5, 1]")
 
 
-def memorization(correct: np.ndarray, keep: np.ndarray, model_ids=None) -> np.ndarray:
+def memorization(correct: np.ndarray, keep: np.ndarray, shadow_ids=None) -> np.ndarray:
     """Feldman–Zhang memorization per example.
 
     Args:
         correct: bool [K, N], model k classifies example n correctly.
         keep: bool [K, N] membership matrix.
-        model_ids: restrict the estimate to these models (e.g. one half of the pool).
+        shadow_ids: restrict the estimate to these models (e.g. one half of the pool).
     Returns:
         mem float64 [N] in [−1, 1]; NaN where the models used have no IN or no OUT model for an example.
+
+    Used in chapters 1, 2, 5, 6, 7.
     """
     c = np.asarray(correct, dtype=np.float64)
     k = np.asarray(keep, dtype=bool)
     if c.shape != k.shape:
         raise ValueError(f"correct {c.shape} and keep {k.shape} must have the same [K, N] shape")
-    if model_ids is not None:
-        c, k = c[np.asarray(model_ids)], k[np.asarray(model_ids)]
+    if shadow_ids is not None:
+        c, k = c[np.asarray(shadow_ids)], k[np.asarray(shadow_ids)]
     n_in, n_out = k.sum(0), (~k).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (c * k).sum(0) / n_in - (c * ~k).sum(0) / n_out
@@ -40,6 +42,8 @@ def split_half(correct: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.nd
 
     Returns:
         (mem_a [N], mem_b [N], r); examples with a NaN estimate in either half are left out of r.
+
+    Used in chapter 1.
     """
     k = np.asarray(keep).shape[0]
     a = memorization(correct, keep, np.arange(k // 2))
@@ -56,6 +60,8 @@ def privacy_score(phi: np.ndarray, keep: np.ndarray) -> np.ndarray:
         phi: float [K, N, A] (or [K, N]); keep: bool [K, N].
     Returns:
         float64 [N]; larger = more exposed to a likelihood-ratio attack.
+
+    Used in chapter 2.
     """
     phi = np.asarray(phi, dtype=np.float64)
     if phi.ndim == 2:
@@ -73,7 +79,48 @@ def privacy_score(phi: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def bin_index(mem: np.ndarray, edges=MEM_BINS) -> np.ndarray:
-    """Bin of each memorization value: 0 for ≤ 0, then (0, 0.1], (0.1, 0.5], (0.5, 1]; int [N] (−1 for NaN)."""
+    """Bin of each memorization value: 0 for ≤ 0, then (0, 0.1], (0.1, 0.5], (0.5, 1]; int [N] (−1 for NaN).
+
+    Used in chapter 2.
+    """
     mem = np.asarray(mem, dtype=np.float64)
     idx = np.searchsorted(np.asarray(edges[1:-1]), mem, side="left")
     return np.where(np.isfinite(mem), idx, -1)
+
+
+def bin_subsets(mem: np.ndarray, edges=MEM_BINS, labels=MEM_BIN_LABELS) -> dict[str, np.ndarray]:
+    """Examples of each memorization bin, as subsets for :func:`mia_lib.metrics.by_subset`.
+
+    Returns:
+        {bin label: bool [N]} in bin order (NaN memorization falls in no bin). Chapters 1 and 7.
+    """
+    bins = bin_index(mem, edges)
+    return {label: bins == i for i, label in enumerate(labels)}
+
+
+def most_memorized(mem: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` most memorized examples, most memorized first; ties keep index order, NaN ranks last.
+
+    Args:
+        mem: float [N]. k: how many (at most N).
+    Returns:
+        int64 [k]. Chapter 6 (memorized examples as canaries).
+    """
+    mem = np.asarray(mem, dtype=np.float64)
+    return np.argsort(-np.nan_to_num(mem, nan=-np.inf), kind="stable")[:k]
+
+
+def top_fraction(mem: np.ndarray, fraction: float = 0.1) -> np.ndarray:
+    """The most memorized ``fraction`` of the examples (at least one); ties keep index order, NaN ranks last.
+
+    Args:
+        mem: float [N]. fraction: in (0, 1].
+    Returns:
+        bool [N] with max(⌊fraction·N⌋, 1) True entries. Chapters 1 and 6.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+    mem = np.asarray(mem, dtype=np.float64)
+    top = np.zeros(mem.size, dtype=bool)
+    top[most_memorized(mem, max(int(mem.size * fraction + 1e-9), 1))] = True
+    return top

@@ -1,4 +1,6 @@
-"""Attack success measures: ROC (scikit-learn), AUROC, TPR at a fixed FPR, advantage, bootstrap CIs.
+"""The library's statistics: attack success (ROC via scikit-learn, AUROC, TPR at a fixed FPR, advantage), their
+bootstrap CIs, Wilson shares, Spearman's ρ with a CI, Clopper–Pearson bounds and the empirical ε lower bound —
+every interval as one type, :class:`Interval` (value, lo, hi).
 
 Convention (stated in the book): **TPR at FPR t is the largest TPR over ROC points whose FPR is ≤ t.**
 Carlini et al.'s LiRA code uses the last point with FPR < t (strict), which can differ at ties.
@@ -10,10 +12,57 @@ resampled example, because examples, not pairs, are the independent units.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+from scipy import stats
 from sklearn.metrics import roc_auc_score, roc_curve
 
 FPR_LEVELS = (0.01, 0.001)
+QUICK_N_BOOT = 20  # bootstrap replicates in quick (CI smoke) mode
+
+
+class Interval(NamedTuple):
+    """A point estimate with its confidence interval: the one interval type of the library.
+
+    A tuple, so ``value, lo, hi = interval`` unpacks it and the results files store it as ``[value, lo, hi]``.
+    Bounds are NaN when no interval was computed (too few samples, no bootstrap).
+    """
+
+    value: float
+    lo: float
+    hi: float
+
+    def text(self, fmt: str = "{:.3f}") -> str:
+        """``"0.602 [0.592, 0.611]"``, each number formatted with ``fmt``; ``"–"`` for a NaN value."""
+        if not np.isfinite(self.value):
+            return "–"
+        if not (np.isfinite(self.lo) and np.isfinite(self.hi)):
+            return fmt.format(self.value)
+        return f"{fmt.format(self.value)} [{fmt.format(self.lo)}, {fmt.format(self.hi)}]"
+
+
+NAN_INTERVAL = Interval(np.nan, np.nan, np.nan)
+
+
+def n_boot_for(n_boot: int, quick: bool) -> int:
+    """Bootstrap replicates for a run: ``n_boot``, or :data:`QUICK_N_BOOT` in quick mode. Every chapter's setup.
+
+    Used in chapters 1, 2, 3, 6, 7.
+    """
+    return QUICK_N_BOOT if quick else n_boot
+
+
+def retained(value, reference, chance: float = 0.0):
+    """Share of an effect kept: ``(value − chance) / (reference − chance)``; NaN where ``reference ≤ chance``.
+
+    E.g. the AUROC gain over chance (``chance=0.5``) that a DP pool keeps of the non-private pool's, or the share of
+    the full pool's TPR that k shadow models reach (chapters 5, 6, 7). Arrays broadcast.
+    """
+    value, reference = np.asarray(value, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(reference > chance, (value - chance) / (reference - chance), np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 def _flat(scores, is_member) -> tuple[np.ndarray, np.ndarray]:
@@ -29,26 +78,38 @@ def _flat(scores, is_member) -> tuple[np.ndarray, np.ndarray]:
 
 
 def roc(scores, is_member) -> tuple[np.ndarray, np.ndarray]:
-    """ROC curve of a membership score. Returns (fpr, tpr), each [P] increasing, from sklearn's ``roc_curve``."""
+    """ROC curve of a membership score. Returns (fpr, tpr), each [P] increasing, from sklearn's ``roc_curve``.
+
+    Used in chapter 4.
+    """
     s, m = _flat(scores, is_member)
     fpr, tpr, _ = roc_curve(m, s, drop_intermediate=False)
     return fpr, tpr
 
 
 def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, level: float) -> float:
-    """Largest TPR among ROC points with FPR ≤ ``level`` (0 if none)."""
+    """Largest TPR among ROC points with FPR ≤ ``level`` (0 if none).
+
+    Used in chapter 4.
+    """
     ok = fpr <= level
     return float(tpr[ok].max()) if ok.any() else 0.0
 
 
 def auroc(scores, is_member) -> float:
-    """Area under the ROC curve (sklearn ``roc_auc_score``); scores [T,N] or [M], pooled."""
+    """Area under the ROC curve (sklearn ``roc_auc_score``); scores [T,N] or [M], pooled.
+
+    Used in chapter 6.
+    """
     s, m = _flat(scores, is_member)
     return float(roc_auc_score(m, s))
 
 
 def advantage(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    """Membership advantage max over thresholds of TPR − FPR (Yeom et al.)."""
+    """Membership advantage max over thresholds of TPR − FPR (Yeom et al.).
+
+    Used in chapter 4.
+    """
     return float(np.max(tpr - fpr))
 
 
@@ -58,6 +119,8 @@ def summary(scores, is_member, levels=FPR_LEVELS) -> dict:
     Returns:
         dict with keys ``auroc``, ``advantage``, ``tpr_at_1pct_fpr``, ``tpr_at_0.1pct_fpr`` (one per level, named
         by :func:`level_name`), ``n_members``, ``n_nonmembers``.
+
+    Used in chapters 1, 7.
     """
     s, m = _flat(scores, is_member)
     fpr, tpr, _ = roc_curve(m, s, drop_intermediate=False)
@@ -117,8 +180,8 @@ def bootstrap_ci(scores, is_member, n_boot: int = 200, alpha: float = 0.05, seed
         scores, is_member: [T, N] (or [N], treated as T = 1).
         n_boot: bootstrap replicates; alpha: 1 − confidence level; seed: resampling seed.
     Returns:
-        {measure: (low, high)} for ``auroc``, ``advantage`` and each TPR level. Replicates that draw only one class
-        are skipped.
+        {measure: :class:`Interval`} (the point estimate on all examples, and the percentile bounds) for
+        ``auroc``, ``advantage`` and each TPR level. Replicates that draw only one class are skipped.
     """
     s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     m = np.atleast_2d(np.asarray(is_member, dtype=bool))
@@ -135,12 +198,20 @@ def bootstrap_ci(scores, is_member, n_boot: int = 200, alpha: float = 0.05, seed
         if mb.all() or not mb.any():
             continue
         draws.append(_weighted_summary(order_member, order_col, group_end, weights, levels))
+    point = summary(s, m, levels)
     keys = ["auroc", "advantage"] + [level_name(t) for t in levels]
-    return {k: tuple(np.quantile([d[k] for d in draws], [alpha / 2, 1 - alpha / 2]).tolist()) for k in keys}
+    out = {}
+    for k in keys:
+        lo, hi = np.quantile([d[k] for d in draws], [alpha / 2, 1 - alpha / 2]) if draws else (np.nan, np.nan)
+        out[k] = Interval(point[k], float(lo), float(hi))
+    return out
 
 
 def summary_with_ci(scores, is_member, n_boot: int = 200, seed: int = 0, levels=FPR_LEVELS) -> dict:
-    """:func:`summary` plus ``<measure>_ci`` = (low, high) from :func:`bootstrap_ci` for each measure."""
+    """:func:`summary` plus ``<measure>_ci``, an :class:`Interval` from :func:`bootstrap_ci`, for each measure.
+
+    Used in chapters 1, 7.
+    """
     out = summary(scores, is_member, levels)
     for k, v in bootstrap_ci(scores, is_member, n_boot=n_boot, seed=seed, levels=levels).items():
         out[k + "_ci"] = v
@@ -153,9 +224,12 @@ def by_subset(scores, is_member, subsets: dict, n_boot: int = 200, seed: int = 0
 
     Args:
         scores, is_member: [T, N]. subsets: {name: bool [N] or index array} selecting examples.
-        min_count: a subset with fewer members or non-members than this is reported with NaN measures.
+        min_count: a subset with fewer members or non-members than this is reported with NaN measures (and
+            NaN intervals).
     Returns:
         rows: list of dicts with ``subset``, ``n_examples`` and the measures of :func:`summary_with_ci`.
+
+    Used in chapters 1, 6, 7.
     """
     s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     m = np.atleast_2d(np.asarray(is_member, dtype=bool))
@@ -165,11 +239,66 @@ def by_subset(scores, is_member, subsets: dict, n_boot: int = 200, seed: int = 0
         row = {"subset": name, "n_examples": int(cols.size)}
         mb = m[:, cols]
         if min(mb.sum(), (~mb).sum()) < min_count:
-            row.update({k: np.nan for k in ["auroc", "advantage"] + [level_name(t) for t in levels]})
+            for k in ["auroc", "advantage"] + [level_name(t) for t in levels]:
+                row[k], row[k + "_ci"] = np.nan, NAN_INTERVAL
         else:
             row.update(summary_with_ci(s[:, cols], mb, n_boot=n_boot, seed=seed, levels=levels))
         rows.append(row)
     return rows
+
+
+def separation(a: Interval, b: Interval) -> int:
+    """+1 when ``a`` lies entirely above ``b`` (a.lo > b.hi), −1 when entirely below, 0 when the intervals overlap
+    or a bound is NaN. A marginal check: it says nothing about the paired difference. Chapters 6 and 7."""
+    if a.lo > b.hi:
+        return 1
+    if a.hi < b.lo:
+        return -1
+    return 0
+
+
+def share(flags, alpha: float = 0.05) -> Interval:
+    """Share of True among ``flags`` with a Wilson score interval (scipy ``binomtest``).
+
+    Args:
+        flags: bool [n]. alpha: 1 − confidence level.
+    Returns:
+        :class:`Interval` (share, low, high); all NaN when ``flags`` is empty. Chapter 4 (shares of examples that
+        satisfy a bound).
+    """
+    flags = np.asarray(flags, dtype=bool).ravel()
+    if flags.size == 0:
+        return NAN_INTERVAL
+    ci = stats.binomtest(int(flags.sum()), flags.size).proportion_ci(1 - alpha, method="wilson")
+    return Interval(float(flags.mean()), float(ci.low), float(ci.high))
+
+
+def spearman(x, y, n_boot: int = 0, alpha: float = 0.05, seed: int = 0) -> Interval:
+    """Spearman's ρ (scipy) with a percentile bootstrap CI that resamples examples (pairs).
+
+    Args:
+        x, y: float [N]; pairs with a NaN are dropped. n_boot: bootstrap replicates (0: no CI, NaN bounds).
+    Returns:
+        :class:`Interval` (ρ, low, high); all NaN with fewer than 3 pairs or a constant input. Chapters 2, 4, 7.
+    """
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    n = int(x.size)
+    if n < 3 or x.std() == 0 or y.std() == 0:
+        return NAN_INTERVAL
+    rho = float(stats.spearmanr(x, y).statistic)
+    lo = hi = np.nan
+    if n_boot > 0:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, n, size=(n_boot, n))
+        rx, ry = stats.rankdata(x[idx], axis=1), stats.rankdata(y[idx], axis=1)
+        rx -= rx.mean(1, keepdims=True)
+        ry -= ry.mean(1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = (rx * ry).sum(1) / np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+        lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2])
+    return Interval(rho, float(lo), float(hi))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -187,14 +316,12 @@ def clopper_pearson(k, n, alpha: float, side: str) -> np.ndarray:
     Returns:
         float64 bounds, same shape as the broadcast counts; NaN where n = 0.
     """
-    from scipy.stats import beta
-
     k, n = np.broadcast_arrays(np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
         if side == "lower":
-            out = np.where(k > 0, beta.ppf(alpha, np.maximum(k, 1e-300), n - k + 1), 0.0)
+            out = np.where(k > 0, stats.beta.ppf(alpha, np.maximum(k, 1e-300), n - k + 1), 0.0)
         elif side == "upper":
-            out = np.where(k < n, beta.ppf(1 - alpha, k + 1, np.maximum(n - k, 1e-300)), 1.0)
+            out = np.where(k < n, stats.beta.ppf(1 - alpha, k + 1, np.maximum(n - k, 1e-300)), 1.0)
         else:
             raise ValueError(f"side must be 'lower' or 'upper', got {side!r}")
     return np.where(n > 0, out, np.nan)
@@ -226,6 +353,8 @@ def epsilon_lower_bound(scores, is_member, delta: float = 0.0, alpha: float = 0.
         dict with ``eps_lower``, ``threshold`` and ``tail`` of the best test, its ``tpr``, ``fpr`` (point
         estimates), ``tpr_lb``, ``fpr_ub``, ``n_members``, ``n_nonmembers``, ``n_tests`` (m × tails), ``alpha``,
         ``confidence`` (1 − α), ``delta``.
+
+    Used in chapter 6.
     """
     s, m = _flat(scores, is_member)
     if not 0 < alpha < 1 or not 0 <= delta < 1:
@@ -255,3 +384,82 @@ def epsilon_lower_bound(scores, is_member, delta: float = 0.0, alpha: float = 0.
                     "fpr": fp[i] / n_neg, "tpr_lb": float(tpr_lb[i]), "fpr_ub": float(fpr_ub[i])}
     return {**best, "n_members": int(n_pos), "n_nonmembers": int(n_neg), "n_tests": int(t.size * len(tails)),
             "alpha": alpha, "confidence": 1 - alpha, "delta": delta}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Calibration for precision: a threshold chosen on the attacker's practice data, measured on the targets
+
+
+def calibrate_threshold(scores, is_member, precision: float, min_positives: int = 1) -> float:
+    """The lowest threshold whose precision on the attacker's own data reaches ``precision``.
+
+    Predictions are "member" where score ≥ threshold. Among all thresholds (the distinct scores) that predict at
+    least ``min_positives`` members and reach the asked precision, the lowest is returned (it has the largest
+    recall). ``inf`` when none does (the attacker then never claims membership).
+
+    Args:
+        scores: float [...] practice scores; is_member: bool [...] their membership; precision: in (0, 1].
+    Returns:
+        threshold (float).
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    m = np.asarray(is_member, dtype=bool).ravel()
+    order = np.argsort(-s, kind="stable")
+    s, m = s[order], m[order]
+    tp = np.cumsum(m)
+    k = np.arange(1, s.size + 1)
+    last = np.r_[s[1:] != s[:-1], True]  # a threshold takes every tied score at once
+    ok = last & (k >= min_positives) & (tp >= precision * k - 1e-12)
+    return float(s[np.flatnonzero(ok)[-1]]) if ok.any() else float("inf")
+
+
+def precision_recall_at(scores, is_member, threshold: float) -> dict:
+    """Precision, recall and counts of the rule "member iff score ≥ threshold".
+
+    Returns:
+        dict with ``precision`` (NaN when nothing is predicted), ``recall``, ``n_positive``, ``n_true_positive``.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    m = np.asarray(is_member, dtype=bool).ravel()
+    pred = s >= threshold
+    n_pos, tp = int(pred.sum()), int((pred & m).sum())
+    return {"precision": tp / n_pos if n_pos else float("nan"), "recall": tp / max(int(m.sum()), 1),
+            "n_positive": n_pos, "n_true_positive": tp}
+
+
+def calibrated_precision(practice_scores, practice_member, target_scores, target_member, precisions,
+                         min_positives: int = 1, n_boot: int = 0, seed: int = 0) -> list[dict]:
+    """Calibrate a threshold on practice data for each asked precision and measure it on the targets.
+
+    Args:
+        practice_scores, practice_member: the attacker's own scores [P, N] and membership.
+        target_scores, target_member: [T, N] on the targets. precisions: asked precisions.
+        min_positives: see :func:`calibrate_threshold`.
+        n_boot: bootstrap replicates for a 95% interval of the achieved precision (resampling target examples,
+            i.e. columns, as :func:`mia_lib.metrics.bootstrap_ci` does); 0 for none.
+    Returns:
+        one dict per asked precision: ``precision_target``, ``threshold``, ``precision_practice``,
+        ``precision_achieved`` (on the targets; NaN when nothing is predicted), ``recall``, ``n_positive``,
+        ``n_true_positive`` and, with ``n_boot``, ``precision_achieved_ci`` (an :class:`Interval`).
+
+    Used in chapter 7.
+    """
+    ts = np.atleast_2d(np.asarray(target_scores, dtype=np.float64))
+    tm = np.atleast_2d(np.asarray(target_member, dtype=bool))
+    rng = np.random.default_rng(seed)
+    cols = [rng.integers(0, ts.shape[1], ts.shape[1]) for _ in range(n_boot)]
+    rows = []
+    for p in precisions:
+        t = calibrate_threshold(practice_scores, practice_member, p, min_positives)
+        on_p = precision_recall_at(practice_scores, practice_member, t)
+        on_t = precision_recall_at(ts, tm, t)
+        row = {"precision_target": float(p), "threshold": t, "precision_practice": on_p["precision"],
+               "precision_achieved": on_t["precision"], "recall": on_t["recall"],
+               "n_positive": on_t["n_positive"], "n_true_positive": on_t["n_true_positive"]}
+        if n_boot:
+            draws = [precision_recall_at(ts[:, c], tm[:, c], t)["precision"] for c in cols]
+            draws = [d for d in draws if np.isfinite(d)]
+            lo, hi = np.quantile(draws, [0.025, 0.975]) if draws else (np.nan, np.nan)
+            row["precision_achieved_ci"] = Interval(on_t["precision"], float(lo), float(hi))
+        rows.append(row)
+    return rows

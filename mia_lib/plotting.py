@@ -1,16 +1,18 @@
-"""One figure style for the book: log-log ROC curves, histograms, per-bin bars with CIs, scatter with ρ."""
+"""One figure style for the book: log-log ROC curves, bars with CIs (per memorization bin, per subset)."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 
 from . import metrics
 
 
 def style() -> None:
-    """Apply the book's matplotlib defaults (seaborn whitegrid, 2 pt lines, readable fonts)."""
+    """Apply the book's matplotlib defaults (seaborn whitegrid, 2 pt lines, readable fonts).
+
+    Used in chapters 1, 2, 3, 4, 5, 6, 7.
+    """
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
@@ -23,6 +25,8 @@ def roc_loglog(ax, curves: dict, n_min: int | None = None, level: float = 0.001)
     Args:
         ax: matplotlib axes. curves: {label: (scores [T,N], is_member [T,N])}.
         n_min: number of non-members (sets the lower axis limit at 1/n_min; default 1e-5).
+
+    Used in chapters 1, 3, 4, 6, 7.
     """
     lo = 1e-5 if n_min is None else max(1e-5, 1.0 / n_min)
     for label, (scores, is_member) in curves.items():
@@ -47,11 +51,18 @@ def bars_with_ci(ax, labels, values, lows, highs, color=None, label=None, offset
     return ax
 
 
-def scatter_rho(ax, x, y, xlabel: str, ylabel: str, **kw):
-    """Scatter plot annotated with Spearman's ρ (scipy). Returns ρ."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    rho = stats.spearmanr(x[ok], y[ok]).statistic
-    ax.scatter(x[ok], y[ok], s=6, alpha=0.5, **kw)
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.text(0.02, 0.95, f"Spearman ρ = {rho:.2f}", transform=ax.transAxes, va="top")
-    return float(rho)
+def bars_by_subset(ax, table, measure: str, by: str = "attack"):
+    """Grouped bars of one measure per subset with 95% CIs: one colour per ``by`` value, side by side.
+
+    Args:
+        ax: matplotlib axes. table: long DataFrame with columns ``by``, ``subset``, ``measure`` and
+            ``<measure>_ci`` (:class:`mia_lib.metrics.Interval`), e.g. :func:`mia_lib.metrics.by_subset` rows of
+            several attacks concatenated. measure: e.g. ``"auroc"``. Chapters 1 and 7 (per memorization bin).
+    """
+    parts = list(table.groupby(by, sort=False))
+    width = 0.8 / max(len(parts), 1)
+    for j, (name, part) in enumerate(parts):
+        ci = np.array([tuple(c) for c in part[measure + "_ci"]], dtype=np.float64).reshape(-1, 3)
+        bars_with_ci(ax, part["subset"], part[measure], ci[:, 1], ci[:, 2], color=f"C{j}", label=name,
+                     offset=width * j - 0.4 + width / 2, width=width)
+    return ax

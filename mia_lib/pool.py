@@ -26,7 +26,10 @@ from .config import Experiment
 
 
 def load_data(cfg: Experiment) -> data.Dataset:
-    """The dataset an experiment trains on: one source, or a mixture when ``cfg.under`` is set."""
+    """The dataset an experiment trains on: one source, or a mixture when ``cfg.under`` is set.
+
+    Used in chapter 3.
+    """
     if cfg.under:
         return data.mixture(cfg.dataset, cfg.under, cfg.n_under, n_over=cfg.n_data, data_dir=cfg.data_dir,
                             seed=cfg.seed)
@@ -98,7 +101,9 @@ def _architecture(cfg: Experiment, ds: data.Dataset) -> torch.nn.Module:
     return train.init_states(cfg.model, tuple(ds.X.shape[1:]), ds.n_classes, [0])[0]
 
 
-def _recipe(cfg: Experiment) -> train.Recipe:
+def recipe(cfg: Experiment) -> train.Recipe:
+    """The training recipe of an experiment: every pool, DP pool, reference and proxy model trains with it.
+    Chapters 2, 3 (reference models)."""
     return train.Recipe(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
                         weight_decay=cfg.weight_decay, optimizer=cfg.optimizer)
 
@@ -109,7 +114,7 @@ def _train_shard(cfg, ds, keep, ids, dev, progress, desc):
     modules = train.init_states(cfg.model, tuple(ds.X.shape[1:]), ds.n_classes, seeds)
     n_in_max = int(keep.sum(1).max())  # of the whole pool, so a model's batches do not depend on its shard
     schedule = train.batch_schedule(keep[ids], seeds, cfg.epochs, cfg.batch_size, n_in_max=n_in_max)
-    params, buffers = train.train_vmapped(modules, ds.X, ds.y, schedule, _recipe(cfg), dev, progress, desc)
+    params, buffers = train.train_vmapped(modules, ds.X, ds.y, schedule, recipe(cfg), dev, progress, desc)
     views = functools.partial(data.query_views, n_queries=cfg.n_queries, flippable=ds.flippable)
     logits = train.predict_vmapped(modules[0], params, buffers, ds.X, views).numpy()
     return logits, {**params, **buffers}
@@ -133,6 +138,8 @@ def load_or_train(cfg: Experiment, progress: bool = True, store: str | Path | No
         key: cache key (default ``cfg.hash()``); extra_config: more entries for the entry's ``config.json``.
     Returns:
         the :class:`ShadowPool`.
+
+    Used in chapters 1, 2, 3, 4, 5, 6, 7.
     """
     train_shard = train_shard or _train_shard
     ds = load_data(cfg)

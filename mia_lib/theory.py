@@ -24,9 +24,15 @@ With it, H² ≤ TV ≤ H·√(2 − H²) ≤ √2·H (:func:`tv_bounds`).
 **Sample complexity (Lemma 2).** Telling P from Q with error δ from n independent observations needs
 n = Θ(log(1/δ) / H²) (:func:`sample_complexity`). Since mem is the TV between the two Bernoulli distributions of
 the correctness bit, H ≥ mem/√2 and the count is O(2 / mem²) (Corollary 1, :func:`shadow_models_bound`).
+
+**What (ε, δ)-DP promises** about any attack: the accuracy bound of Yeom et al. (:func:`yeom_accuracy_bound`,
+:func:`accuracy_bound`), the hypothesis-testing region TPR ≤ e^ε FPR + δ (:func:`tpr_bound`) and the membership
+posterior (:func:`posterior_bound`).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import stats
@@ -50,6 +56,8 @@ def tv_gaussian(mu1, var1, mu2, var2) -> np.ndarray:
         mu1, var1, mu2, var2: float arrays (any broadcastable shape), variances > 0.
     Returns:
         float64 array of the broadcast shape, in [0, 1].
+
+    Used in chapter 4.
     """
     mu1, var1, mu2, var2 = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (mu1, var1, mu2, var2)))
     var1, var2 = np.maximum(var1, _MIN_VAR), np.maximum(var2, _MIN_VAR)
@@ -79,6 +87,8 @@ def hellinger2_gaussian(mu1, var1, mu2, var2) -> np.ndarray:
 
     Returns:
         float64 array of the broadcast shape, in [0, 1].
+
+    Used in chapters 4, 5.
     """
     mu1, var1, mu2, var2 = (np.asarray(a, dtype=np.float64) for a in (mu1, var1, mu2, var2))
     var1, var2 = np.maximum(var1, _MIN_VAR), np.maximum(var2, _MIN_VAR)
@@ -97,6 +107,8 @@ def hellinger2_mvn(mu1, cov1, mu2, cov2) -> np.ndarray:
         mu1, mu2: float [..., d]. cov1, cov2: float [..., d, d], symmetric positive definite.
     Returns:
         float64 [...] in [0, 1]; NaN where an input is not finite (e.g. a side with too few models).
+
+    Used in chapter 4.
     """
     mu1, mu2, cov1, cov2 = (np.asarray(a, dtype=np.float64) for a in (mu1, mu2, cov1, cov2))
     batch = np.broadcast_shapes(mu1.shape[:-1], mu2.shape[:-1], cov1.shape[:-2], cov2.shape[:-2])
@@ -131,6 +143,8 @@ def tv_bounds(h2) -> tuple[np.ndarray, np.ndarray]:
         h2: float array of H² values in [0, 1].
     Returns:
         (lower [...], upper [...]); always lower ≤ TV ≤ upper ≤ √2·H.
+
+    Used in chapter 4.
     """
     h2 = np.clip(np.asarray(h2, dtype=np.float64), 0.0, 1.0)
     return h2, np.sqrt(h2 * (2 - h2))
@@ -168,7 +182,10 @@ def tv_empirical(x, y, bins: int | str = "auto") -> float:
 
 
 def gaussian_llr(x, mu_in, var_in, mu_out, var_out) -> np.ndarray:
-    """Log-likelihood ratio log N(x; μ_in, σ_in²) − log N(x; μ_out, σ_out²), broadcast (LiRA's online score)."""
+    """Log-likelihood ratio log N(x; μ_in, σ_in²) − log N(x; μ_out, σ_out²), broadcast (LiRA's online score).
+
+    Used in chapter 4.
+    """
     var_in, var_out = np.maximum(var_in, _MIN_VAR), np.maximum(var_out, _MIN_VAR)
     return stats.norm.logpdf(x, mu_in, np.sqrt(var_in)) - stats.norm.logpdf(x, mu_out, np.sqrt(var_out))
 
@@ -183,6 +200,8 @@ def soft_llr_advantage(logp, logq, lo: float = -np.inf, hi: float = np.inf) -> f
         lo, hi: integration limits.
     Returns:
         the advantage, in [H², min(2H², TV)].
+
+    Used in chapter 4.
     """
     def integrand(x):
         a, b = logp(x), logq(x)
@@ -203,6 +222,8 @@ def advantage_from_llr_samples(llr_p, llr_q, soft: bool = False) -> float:
         soft: False for the hard test (estimates TV), True for the sLLR test (guess P with prob. sigmoid(LLR)).
     Returns:
         TPR − FPR.
+
+    Used in chapter 4.
     """
     llr_p, llr_q = np.asarray(llr_p, dtype=np.float64), np.asarray(llr_q, dtype=np.float64)
     if soft:
@@ -223,6 +244,8 @@ def per_example_advantage(guess, is_member) -> tuple[np.ndarray, np.ndarray]:
         (adv [N], se [N]); adv = P[guess | member] − P[guess | non-member] (NaN where an example has no member or
         no non-member among the models); se from the Agresti–Caffo adjusted proportions (one success and one
         failure added per side), so it is never 0.
+
+    Used in chapter 4.
     """
     g, m = np.asarray(guess, dtype=bool), np.asarray(is_member, dtype=bool)
     if g.shape != m.shape:
@@ -236,42 +259,29 @@ def per_example_advantage(guess, is_member) -> tuple[np.ndarray, np.ndarray]:
     return adv, se
 
 
-def share_with_ci(flags, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Share of True among ``flags`` with a Wilson score interval (scipy ``binomtest``).
-
-    Args:
-        flags: bool [n] (NaN-free). alpha: 1 − confidence level.
-    Returns:
-        (share, low, high); all NaN when ``flags`` is empty.
-    """
-    flags = np.asarray(flags, dtype=bool).ravel()
-    if flags.size == 0:
-        return (np.nan, np.nan, np.nan)
-    ci = stats.binomtest(int(flags.sum()), flags.size).proportion_ci(1 - alpha, method="wilson")
-    return float(flags.mean()), float(ci.low), float(ci.high)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Per-example Gaussian fits from a pool
 
 
-def fit_gaussians(phi, keep, model_ids=None, ddof: int = 1) -> dict:
+def fit_gaussians(phi, keep, shadow_ids=None, ddof: int = 1) -> dict:
     """Per-example IN and OUT Gaussians of a scalar statistic over a set of models.
 
     Args:
         phi: float [K, N] (or [K, N, A]: the query views are averaged first).
-        keep: bool [K, N] membership. model_ids: the models to use (default all).
+        keep: bool [K, N] membership. shadow_ids: the models to use (default all).
         ddof: delta degrees of freedom of the variances (1: unbiased).
     Returns:
         dict of float [N]: ``mean_in``, ``var_in``, ``mean_out``, ``var_out``, ``n_in``, ``n_out``; means and
         variances are NaN where fewer than ddof + 1 models are on that side.
+
+    Used in chapters 4, 5.
     """
     phi = np.asarray(phi, dtype=np.float64)
     if phi.ndim == 3:
         phi = phi.mean(-1)
     keep = np.asarray(keep, dtype=bool)
-    if model_ids is not None:
-        phi, keep = phi[np.asarray(model_ids)], keep[np.asarray(model_ids)]
+    if shadow_ids is not None:
+        phi, keep = phi[np.asarray(shadow_ids)], keep[np.asarray(shadow_ids)]
     out = {}
     for side, w in (("in", keep), ("out", ~keep)):
         w = w.astype(np.float64)
@@ -285,20 +295,22 @@ def fit_gaussians(phi, keep, model_ids=None, ddof: int = 1) -> dict:
     return out
 
 
-def fit_mvn(phi, keep, model_ids=None, ridge: float = 1e-6) -> dict:
+def fit_mvn(phi, keep, shadow_ids=None, ridge: float = 1e-6) -> dict:
     """Per-example IN and OUT multivariate normals of the A query views' statistics.
 
     Args:
-        phi: float [K, N, A]. keep: bool [K, N]. model_ids: the models to use (default all).
+        phi: float [K, N, A]. keep: bool [K, N]. shadow_ids: the models to use (default all).
         ridge: added to each covariance's diagonal, relative to its mean variance (views are strongly correlated,
             so the sample covariance can be near-singular).
     Returns:
         dict with ``mean_in``, ``mean_out`` float [N, A] and ``cov_in``, ``cov_out`` float [N, A, A] (ddof = 1).
+
+    Used in chapter 4.
     """
     phi = np.asarray(phi, dtype=np.float64)
     keep = np.asarray(keep, dtype=bool)
-    if model_ids is not None:
-        phi, keep = phi[np.asarray(model_ids)], keep[np.asarray(model_ids)]
+    if shadow_ids is not None:
+        phi, keep = phi[np.asarray(shadow_ids)], keep[np.asarray(shadow_ids)]
     a = phi.shape[-1]
     out = {}
     for side, w in (("in", keep), ("out", ~keep)):
@@ -333,6 +345,8 @@ def sample_complexity(h2, delta: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]
         h2: float array of H² (½-convention), in (0, 1]. delta: target error probability in (0, ½).
     Returns:
         (n_lower, n_upper), float arrays (not rounded); inf where H² = 0.
+
+    Used in chapter 4.
     """
     if not 0 < delta < 0.5:
         raise ValueError(f"delta must be in (0, 0.5), got {delta}")
@@ -349,7 +363,68 @@ def shadow_models_bound(mem) -> np.ndarray:
 
     mem is the TV between the two Bernoulli distributions of the correctness bit, so H² ≥ H²_bernoulli ≥ mem²/2
     (data processing, then TV ≤ √2·H): the Θ(1/H²) count of Lemma 2 is at most of order 2/mem².
+
+    Used in chapters 4, 5.
     """
     mem = np.asarray(mem, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(mem > 0, 2 / np.square(mem), np.inf)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What (ε, δ)-DP promises about membership inference: the limits on any attack drawn in the DP chapter
+
+
+def yeom_accuracy_bound(eps) -> np.ndarray:
+    """Yeom et al.'s bound on a balanced-prior attacker's accuracy under ε-DP: min(1, e^ε / 2) (advantage ≤ e^ε − 1).
+
+    It promises nothing (reaches 1) from ε = ln 2 on.
+
+    Used in chapter 6.
+    """
+    return np.minimum(1.0, np.exp(np.asarray(eps, dtype=np.float64)) / 2)
+
+
+def accuracy_bound(eps, delta: float = 0.0) -> np.ndarray:
+    """The tight bound on a balanced-prior attacker's accuracy under (ε, δ)-DP, from the hypothesis-testing region:
+    (1 + max(TPR − FPR)) / 2 with max(TPR − FPR) = (e^ε − 1)(1 − δ)/(e^ε + 1) + δ; e^ε/(1 + e^ε) when δ = 0.
+
+    Used in chapter 6.
+    """
+    e = np.exp(np.asarray(eps, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        adv = np.where(np.isinf(e), 1.0, (e - 1) * (1 - delta) / (e + 1) + delta)
+    return (1 + np.minimum(adv, 1.0)) / 2
+
+
+def tpr_bound(fpr, eps: float, delta: float = 0.0) -> np.ndarray:
+    """Largest TPR any attack can have at false-positive rate ``fpr`` against an (ε, δ)-DP mechanism.
+
+    The region is TPR ≤ e^ε FPR + δ and 1 − FPR ≤ e^ε (1 − TPR) + δ (Kairouz et al.), i.e.
+    TPR ≤ min(1, e^ε FPR + δ, 1 − e^{−ε}(1 − δ − FPR)). Args: fpr array [P] in [0, 1]. Returns: [P].
+
+    Used in chapter 6.
+    """
+    f = np.asarray(fpr, dtype=np.float64)
+    if math.isinf(eps):
+        return np.ones_like(f)
+    e = math.exp(eps)
+    return np.clip(np.minimum(e * f + delta, 1 - (1 - delta - f) / e), 0.0, 1.0)
+
+
+def posterior_bound(prior, eps: float, kind: str = "bayes") -> np.ndarray:
+    """Largest posterior belief in membership after seeing an ε-DP output, for prior ``prior`` [P].
+
+    ``kind="bayes"``: the likelihood ratio is at most e^ε, so posterior ≤ e^ε p / (e^ε p + 1 − p).
+    ``kind="pmp"``: Li et al.'s positive membership privacy with γ = e^ε (DP ⇔ PMP under mutually independent
+    priors): posterior ≤ min(γ p, 1 − (1 − p)/γ), the bound on Ninghui Li's slides.
+
+    Used in chapter 6.
+    """
+    p = np.asarray(prior, dtype=np.float64)
+    g = math.exp(eps)
+    if kind == "bayes":
+        return g * p / (g * p + 1 - p)
+    if kind == "pmp":
+        return np.minimum(g * p, 1 - (1 - p) / g)
+    raise ValueError(f"kind must be 'bayes' or 'pmp', got {kind!r}")

@@ -39,13 +39,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mia_lib import config, memorization, metrics, plotting, pool, report
+from mia_lib import config, memorization, metrics, plotting, pool
+from mia_lib.book import report
 from mia_lib.attacks import lira, threshold
 
 plotting.style()
 cfg = config.Experiment(dataset=dataset, data_dir=data_dir, model=model, n_shadow=n_shadow, epochs=epochs,
                         n_queries=n_queries, seed=seed, device=device).quick_if(quick)
-n_boot = 20 if quick else n_boot
+n_boot = metrics.n_boot_for(n_boot, quick)
 cfg
 
 # %% [markdown]
@@ -101,7 +102,7 @@ rows = [{"attack": name, **metrics.summary_with_ci(s, is_member, n_boot=n_boot, 
 table = pd.DataFrame(rows).set_index("attack")
 report.ci_table(table)
 
-# %%
+# %% tags=["remove-input"]
 best = table.loc["online"]
 report.glue("lira_online_auroc", best["auroc"], "{:.3f}")
 report.glue("lira_online_tpr", best["tpr_at_0.1pct_fpr"], "{:.3f}")
@@ -191,8 +192,7 @@ half = n_models // 2
 targets = np.arange(half, n_models)
 scores_h = lira.lira_scores(shadow.phi, shadow.keep, target_ids=targets, variants=["online"])["online"]
 loss_h = threshold.loss_attack(shadow.loss, targets)
-bins = memorization.bin_index(mem_a)
-subsets = {label: bins == i for i, label in enumerate(memorization.MEM_BIN_LABELS)}
+subsets = memorization.bin_subsets(mem_a)
 by_bin = pd.concat({name: pd.DataFrame(metrics.by_subset(s, shadow.keep[targets], subsets, n_boot=n_boot))
                     for name, s in (("LiRA online", scores_h), ("loss", loss_h))}, names=["attack", None])
 by_bin = by_bin.reset_index(level=0).reset_index(drop=True)
@@ -201,10 +201,7 @@ report.ci_table(by_bin.set_index(["attack", "subset"]))
 # %% mystnb={"figure": {"caption": "Attack success per memorization bin, with 95% bootstrap intervals.", "name": "fig-01-by-bin"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for ax, measure, label in ((axes[0], "auroc", "AUROC"), (axes[1], "tpr_at_0.1pct_fpr", "TPR at 0.1% FPR")):
-    for j, (name, part) in enumerate(by_bin.groupby("attack", sort=False)):
-        ci = np.array([c if isinstance(c, tuple) else (np.nan, np.nan) for c in part[measure + "_ci"]])
-        plotting.bars_with_ci(ax, part["subset"], part[measure], ci[:, 0], ci[:, 1], color=f"C{j}",
-                              label=name, offset=0.4 * j - 0.2, width=0.4)
+    plotting.bars_by_subset(ax, by_bin, measure)
     ax.set(xlabel="memorization bin (first half of the pool)", ylabel=label.lower())
 axes[0].axhline(0.5, color="gray", ls="--", lw=1)
 axes[1].legend()
@@ -214,14 +211,11 @@ plt.show()
 # The same comparison, cut differently: the top decile of examples by memorization against the other 90%.
 
 # %%
-order = np.argsort(-np.nan_to_num(mem_a, nan=-np.inf), kind="stable")
-top = np.zeros(n_examples, dtype=bool)
-top[order[: n_examples // 10]] = True
+top = memorization.top_fraction(mem_a, 0.1)
 dec = pd.DataFrame(metrics.by_subset(scores_h, shadow.keep[targets], {"top decile": top, "other 90%": ~top},
                                      n_boot=n_boot)).set_index("subset")
 tpr_top, tpr_rest = dec.loc["top decile", "tpr_at_0.1pct_fpr"], dec.loc["other 90%", "tpr_at_0.1pct_fpr"]
-top_lo, rest_hi = dec.loc["top decile", "tpr_at_0.1pct_fpr_ci"][0], dec.loc["other 90%", "tpr_at_0.1pct_fpr_ci"][1]
-supported = bool(top_lo > rest_hi)
+supported = bool(dec.loc["top decile", "tpr_at_0.1pct_fpr_ci"].lo > dec.loc["other 90%", "tpr_at_0.1pct_fpr_ci"].hi)
 report.glue("tpr_top_decile", tpr_top, "{:.3f}")
 report.glue("tpr_rest", tpr_rest, "{:.4f}")
 report.glue("auroc_top_decile", dec.loc["top decile", "auroc"], "{:.3f}")
@@ -251,7 +245,7 @@ report.ci_table(dec)
 # Re-run this chapter with more models or another dataset with
 # `python -m mia_lib run notebooks/01_lira_and_memorization.py -p n_shadow 256 -p dataset mnist5k`.
 
-# %%
+# %% tags=["remove-input"]
 _ = report.save_results("01_lira_and_memorization", {
     "lira_online_auroc": best["auroc"],
     "lira_online_tpr_at_0.1pct_fpr": best["tpr_at_0.1pct_fpr"],

@@ -40,14 +40,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mia_lib import config, memorization, plotting, pool, report, vulnerability
+from mia_lib import config, memorization, metrics, plotting, pool, vulnerability
+from mia_lib.book import report
 
 plotting.style()
 GROUPS = {0: ("over-represented", "C0"), 1: ("under-represented", "C3")}
 cfg = config.Experiment(dataset=dataset, under=under, n_under=n_under, n_data=n_over, data_dir=data_dir, model=model,
                         n_shadow=n_shadow, epochs=epochs, n_queries=n_queries, save_params=True, seed=seed,
                         device=device).quick_if(quick)
-n_boot = 20 if quick else n_boot
+n_boot = metrics.n_boot_for(n_boot, quick)
 cfg
 
 # %% [markdown]
@@ -80,7 +81,7 @@ per_group = pd.DataFrame({name: {"examples": int((group == g).sum()),
                           for g, (name, _) in GROUPS.items()}).T
 per_group.round(3)
 
-# %%
+# %% tags=["remove-input"]
 for g, key in ((0, "over"), (1, "under")):
     report.glue(f"n_{key}", int(per_group.iloc[g]["examples"]))
     report.glue(f"test_acc_{key}", per_group.iloc[g]["test accuracy"], "{:.1%}")
@@ -133,20 +134,22 @@ report.glue("share_under_below_median", share_below_median, "{:.1%}");
 # $-\max_j \mathrm{softmax}(z)_j$, and **Energy** (Liu et al.), $-\log \sum_j e^{z_j}$.
 
 # %%
-ref_models, fold = vulnerability.over_group_models(shadow.dataset, cfg.model, vulnerability.recipe_of(cfg),
+ref_models, fold = vulnerability.over_group_models(shadow.dataset, cfg.model, pool.recipe(cfg),
                                                    seed=seed, device=cfg.device)
 ood = vulnerability.ood_scores(ref_models, fold, shadow.dataset.X)
 signals_ = {"MSP": ood["msp"], "Energy": ood["energy"], "memorization": mem}
-rho = {k: vulnerability.spearman(v, score, n_boot=n_boot, seed=seed) for k, v in signals_.items()}
-rho_under = {k: vulnerability.spearman(v[group == 1], score[group == 1], n_boot=n_boot, seed=seed)
+under_ = group == 1
+rho = {k: metrics.spearman(v, score, n_boot=n_boot, seed=seed) for k, v in signals_.items()}
+rho_under = {k: metrics.spearman(v[under_], score[under_], n_boot=n_boot, seed=seed)
              for k, v in signals_.items()}
+strength = {k: vulnerability.strength(r.value) for k, r in rho.items()}
 
 # %% mystnb={"figure": {"caption": "Privacy score against the OOD scores of a model trained on the over-represented group. Spearman's rho over all examples.", "name": "fig-02-ood-scatter"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
 for ax, key in zip(axes, ("MSP", "Energy")):
     for g, (name, color) in GROUPS.items():
         ax.scatter(signals_[key][group == g], score[group == g], s=5, alpha=0.4, color=color, label=name)
-    ax.text(0.02, 0.95, f"Spearman ρ = {rho[key]['rho']:.2f}", transform=ax.transAxes, va="top")
+    ax.text(0.02, 0.95, f"Spearman ρ = {rho[key].value:.2f}", transform=ax.transAxes, va="top")
     ax.set(xlabel=f"{key.lower()} ood score")
 axes[0].set(ylabel="privacy score")
 axes[0].legend(loc="center left")
@@ -159,7 +162,7 @@ plt.show()
 fig, ax = plt.subplots(figsize=(6, 4))
 for g, (name, color) in GROUPS.items():
     ax.scatter(mem[group == g], score[group == g], s=5, alpha=0.4, color=color, label=name)
-ax.text(0.02, 0.95, f"Spearman ρ = {rho['memorization']['rho']:.2f}", transform=ax.transAxes, va="top")
+ax.text(0.02, 0.95, f"Spearman ρ = {rho['memorization'].value:.2f}", transform=ax.transAxes, va="top")
 ax.set(xlabel="memorization", ylabel="privacy score")
 ax.legend(loc="center right")
 plt.show()
@@ -169,22 +172,22 @@ plt.show()
 # group alone, and the strength band the seed uses (|ρ| < 0.4 weak, < 0.6 moderate, otherwise strong).
 
 # %%
-corr = pd.DataFrame({(scope, k): {"rho": r["rho"], "95% CI": (round(r["lo"], 3), round(r["hi"], 3)),
-                                  "strength": r["strength"], "examples": r["n"]}
-                     for scope, table in (("all examples", rho), ("under-represented", rho_under))
-                     for k, r in table.items()}).T
+scopes = {"all examples": (rho, np.ones_like(under_)), "under-represented": (rho_under, under_)}
+corr = pd.DataFrame({(scope, k): {"rho": r.value, "95% CI": (round(r.lo, 3), round(r.hi, 3)),
+                                  "strength": vulnerability.strength(r.value),
+                                  "examples": int((sel & np.isfinite(signals_[k]) & np.isfinite(score)).sum())}
+                     for scope, (table, sel) in scopes.items() for k, r in table.items()}).T
 for k, key in (("MSP", "msp"), ("Energy", "energy"), ("memorization", "mem")):
-    report.glue(f"rho_{key}", rho[k]["rho"], "{:.2f}")
-    report.glue(f"rho_{key}_ci", f"[{rho[k]['lo']:.2f}, {rho[k]['hi']:.2f}]")
-    report.glue(f"rho_{key}_strength", rho[k]["strength"])
-    report.glue(f"rho_under_{key}", rho_under[k]["rho"], "{:.2f}")
+    report.glue(f"rho_{key}", rho[k].value, "{:.2f}")
+    report.glue(f"rho_{key}_ci", f"[{rho[k].lo:.2f}, {rho[k].hi:.2f}]")
+    report.glue(f"rho_{key}_strength", strength[k])
+    report.glue(f"rho_under_{key}", rho_under[k].value, "{:.2f}")
 corr
 
 # %%
-mem_beats_ood = bool(rho["memorization"]["lo"] > max(rho["MSP"]["hi"], rho["Energy"]["hi"]))
-mem_beats_ood_under = bool(rho_under["memorization"]["lo"] > max(rho_under["MSP"]["hi"], rho_under["Energy"]["hi"]))
-seed_claim = bool(rho["MSP"]["strength"] == "weak" and rho["Energy"]["strength"] == "weak"
-                  and rho["memorization"]["strength"] == "strong")
+mem_beats_ood = bool(rho["memorization"].lo > max(rho["MSP"].hi, rho["Energy"].hi))
+mem_beats_ood_under = bool(rho_under["memorization"].lo > max(rho_under["MSP"].hi, rho_under["Energy"].hi))
+seed_claim = strength == {"MSP": "weak", "Energy": "weak", "memorization": "strong"}
 report.glue("verdict_compare", "supports" if mem_beats_ood else "does not support")
 report.glue("verdict_compare_under", "supports" if mem_beats_ood_under else "does not support")
 report.glue("verdict_seed", "supports" if seed_claim else "does not support");
@@ -260,7 +263,7 @@ plt.show()
 # Other under-represented sources: `python -m mia_lib run notebooks/02_who_is_vulnerable.py -p under digits28`
 # (or `augmnist`).
 
-# %%
+# %% tags=["remove-input"]
 report.save_results("02_who_is_vulnerable", {
     "groups": per_group.to_dict(orient="index"),
     "spearman_all": rho, "spearman_under": rho_under,

@@ -41,7 +41,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mia_lib import config, plotting, pool, report, vulnerability
+from mia_lib import config, metrics, plotting, pool, vulnerability
+from mia_lib.book import report
 from mia_lib.attacks import zoo
 
 plotting.style()
@@ -50,7 +51,7 @@ base = config.Experiment(dataset=dataset, n_data=n_over, data_dir=data_dir, mode
                          epochs=epochs, n_queries=n_queries, save_params=True, seed=seed, device=device)
 cfgs = {None: base.quick_if(quick)}  # the single-dataset row, then one mixture per source
 cfgs.update({src: base.replace(under=src, n_under=n_under).quick_if(quick) for src in sources})
-n_boot = 20 if quick else n_boot
+n_boot = metrics.n_boot_for(n_boot, quick)
 OPTIONS = {"shokri": {"n_train": 10_000}, "gradnorm": {"batch_size": 1024}}
 pd.DataFrame({src or dataset: c.to_dict() for src, c in cfgs.items()}).T[["dataset", "under", "n_data", "n_under",
                                                                           "n_shadow", "epochs", "model"]]
@@ -99,7 +100,7 @@ report.glue("n_over_", cfgs[None].n_data)
 report.glue("n_under_", cfgs[sources[0]].n_under if sources else 0)
 report.glue("tau_", tau)
 single_ds = pool.load_data(cfgs[None])
-feature_model = vulnerability.over_group_models(single_ds, cfgs[None].model, vulnerability.recipe_of(cfgs[None]),
+feature_model = vulnerability.over_group_models(single_ds, cfgs[None].model, pool.recipe(cfgs[None]),
                                                 seed=seed, device=cfgs[None].device)[0][0]
 
 # %% [markdown]
@@ -112,17 +113,17 @@ feature_model = vulnerability.over_group_models(single_ds, cfgs[None].model, vul
 parts, kept = [], {}
 for src, c in cfgs.items():
     shadow = pool.load_or_train(c)
-    sel_ids, tgt = vulnerability.split_models(shadow.n_shadow)
+    sel_ids, target_ids = vulnerability.split_models(shadow.n_shadow)
     if src is None:
         masks = {f"mem > {tau}": vulnerability.singletons(shadow.correct, shadow.keep, shadow.group == 0, tau)[0]}
     else:
         masks = vulnerability.selections(shadow, feature_model, tau, sel_ids, seed=seed)
     groups = {"All": np.ones(len(shadow.y), dtype=bool), **{k: v for k, v in masks.items() if v.any()}}
-    scores = zoo.attack_scores(shadow, attacks, target_ids=tgt, options=OPTIONS)
-    table = zoo.evaluate(scores, shadow.keep[tgt], groups, n_boot=n_boot, seed=seed)
+    scores = zoo.attack_scores(shadow, attacks, target_ids=target_ids, options=OPTIONS)
+    table = zoo.evaluate(scores, shadow.keep[target_ids], groups, n_boot=n_boot, seed=seed)
     name = dataset if src is None else f"{dataset}+{src}"
     parts.append(zoo.by_setting(table, {f"{name} ({k})": k for k in groups if k != "All"}).assign(source=str(src)))
-    kept[src] = (scores, shadow.keep[tgt], groups)
+    kept[src] = (scores, shadow.keep[target_ids], groups)
 long = pd.concat(parts, ignore_index=True)
 
 # %% [markdown]
@@ -133,7 +134,7 @@ long = pd.concat(parts, ignore_index=True)
 cells = zoo.cells(long, level=0.001)
 sizes = long[long.group == "Under-represented"].drop_duplicates("setting").set_index("setting")[
     ["n_examples", "n_members", "n_nonmembers"]]
-report.glue("n_targets", len(tgt))
+report.glue("n_targets", len(target_ids))
 sizes
 
 # %% [markdown]
@@ -152,13 +153,13 @@ zoo.seed_layout(long, level=0.001)
 # Log-log ROC curves of every attack on the first source's mixture: over all examples, and over its singletons.
 
 # %% mystnb={"figure": {"caption": "ROC curves of every attack on the first under-represented source's mixture: all examples (left) and its singletons (right, or the whole under-represented group when there are no singletons).", "name": "fig-03-roc"}}
-scores, member, groups = kept[sources[0]] if sources else kept[None]
+scores, is_member, groups = kept[sources[0]] if sources else kept[None]
 focus = "singletons" if "singletons" in groups else list(groups)[-1]
 fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
 for ax, g in zip(axes, ("All", focus)):
     cols = np.flatnonzero(groups[g])
-    plotting.roc_loglog(ax, {zoo.ATTACKS[a].label: (s[:, cols], member[:, cols]) for a, s in scores.items()},
-                        n_min=int((~member[:, cols]).sum()))
+    plotting.roc_loglog(ax, {zoo.ATTACKS[a].label: (s[:, cols], is_member[:, cols]) for a, s in scores.items()},
+                        n_min=int((~is_member[:, cols]).sum()))
     ax.set(xlabel=f"false positive rate ({g})")
 plt.show()
 
@@ -214,7 +215,7 @@ seed_cells = pd.DataFrame(SEED_MNIST_AUGMNIST, index=[f"seed {c}" for c in cols]
 comparison = mine.reindex(seed_cells.index).join(seed_cells)
 comparison.round(3)
 
-# %%
+# %% tags=["remove-input"]
 for (attack, sel), row in comparison.iterrows():
     key = ("lira" if attack == "lira_online" else "loss") + "_" + sel
     report.glue(f"{key}_auroc_all", row["auroc_all"], "{:.2f}")

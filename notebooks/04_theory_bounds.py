@@ -18,7 +18,7 @@
 # Second, an adversary who picks the dataset gets an advantage of at least the example's memorization. Third, the
 # number of observations needed to tell the two cases apart grows as one over the squared Hellinger distance, which
 # is at most of order 2/mem², so memorized examples need few shadow models. This chapter states each claim, checks
-# the closed forms on two Gaussians, and then tests the claims example by example on the shadow pool of chapter 1.
+# the closed forms on two Gaussians, and then tests the claims example by example on the shadow pool of {doc}`chapter 1 <01_lira_and_memorization>`.
 
 # %% tags=["parameters"]
 dataset = "digits"     # a name known to mia_lib.data
@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mia_lib import config, metrics, plotting, pool, report, theory
+from mia_lib import config, metrics, plotting, pool, theory
+from mia_lib.book import report
 
 plotting.style()
 cfg = config.Experiment(dataset=dataset, model=model, n_shadow=n_shadow, epochs=epochs, n_queries=n_queries,
@@ -154,7 +155,7 @@ counts.round(3)
 # be further apart than the output itself, $H(P, Q) \ge \mathrm{mem}/\sqrt2$, and the count $1/H^2$ is at most
 # $2/\mathrm{mem}^2$ (Corollary 1).
 #
-# We now test this on real models, the pool of chapter 1, whose models each train on a random half of the
+# We now test this on real models, the pool of {doc}`chapter 1 <01_lira_and_memorization>`, whose models each train on a random half of the
 # examples. We split the models in two halves:
 #
 # - on the **first half**, we fit per-example IN and OUT Gaussians of $\phi$ (giving $H^2$ and TV) and estimate
@@ -185,28 +186,24 @@ report.glue("n_examples", n_examples)
 report.glue("n_ok", int(ok.sum()));
 
 # %%
-def ci_text(share_lo_hi):
-    share, lo, hi = share_lo_hi
-    return f"{share:.1%} (95% CI {lo:.1%} to {hi:.1%})"
-
 z = (adv - mem) / np.hypot(se_adv, se_mem)
 violated = ok & (z < -stats.norm.isf(0.05))
 memorized = ok & (mem > mem_min)
-above = theory.share_with_ci(adv[ok] >= mem[ok])
-above_mem = theory.share_with_ci(adv[memorized] >= mem[memorized])
-viol = theory.share_with_ci(violated[ok])
-viol_mem = theory.share_with_ci(violated[memorized])
-tv_above = theory.share_with_ci(tv_ex[ok] >= mem[ok])
+above = metrics.share(adv[ok] >= mem[ok])
+above_mem = metrics.share(adv[memorized] >= mem[memorized])
+viol = metrics.share(violated[ok])
+viol_mem = metrics.share(violated[memorized])
+tv_above = metrics.share(tv_ex[ok] >= mem[ok])
 
 # %%
 for name, value in (("share_above", above), ("share_above_mem", above_mem), ("share_violated", viol),
                     ("share_violated_mem", viol_mem), ("share_tv_above", tv_above)):
-    report.glue(name, ci_text(value))
+    report.glue(name, value.text("{:.1%}"))
 report.glue("n_memorized", int(memorized.sum()))
 report.glue("mem_min", mem_min, "{:g}")
 gap = adv[ok] - mem[ok]
 report.glue("gap", f"{gap.mean():.3f} ± {1.96 * gap.std(ddof=1) / np.sqrt(max(gap.size, 1)):.3f}")
-consistent = bool(viol[1] <= 0.05)
+consistent = bool(viol.lo <= 0.05)
 report.glue("bound_verdict", "consistent" if consistent else "not consistent");
 
 # %% mystnb={"figure": {"caption": "Per-example advantage against memorization. Left: the held-out advantage of the fitted likelihood-ratio test. Right: the total variation of the fitted Gaussians. On or above the dashed line, adv ≥ mem holds.", "name": "fig-04-adv-vs-mem"}}
@@ -269,7 +266,8 @@ report.glue("pred_zero", np.median(pred[zero]) if zero.any() else np.nan, "{:.0f
 report.glue("cap_high", np.median(cap[high]) if high.any() else np.nan, "{:.1f}")
 report.glue("n_high", int(high.sum()))
 report.glue("floor", floor, "{:.0f}")
-report.glue("share_cap", ci_text(theory.share_with_ci(pred[positive] <= cap[positive])))
+share_cap = metrics.share(pred[positive] <= cap[positive])
+report.glue("share_cap", share_cap.text("{:.1%}"))
 upper_high = theory.sample_complexity(np.median(h2_ex[high]) if high.any() else np.nan, delta)[1]
 report.glue("n_upper_high", np.ceil(upper_high), "{:.0f}");
 
@@ -296,7 +294,7 @@ plt.show()
 # ## Several query views: the multivariate closed form
 #
 # With several augmented queries per example, $\phi$ is a vector. The paper's Scenario 2 fits multivariate normals
-# and uses their closed-form Hellinger distance. Here is that distance on chapter 1's pool queried on
+# and uses their closed-form Hellinger distance. Here is that distance on {doc}`chapter 1 <01_lira_and_memorization>`'s pool queried on
 # {glue:text}`mvn_views` views, against the univariate one on the image alone.
 
 # %%
@@ -315,7 +313,7 @@ report.glue("mvn_null", np.nanmedian(theory.hellinger2_mvn(mn["mean_in"], mn["co
 report.glue("one_null", np.nanmedian(theory.hellinger2_gaussian(g0["mean_in"], g0["var_in"], g0["mean_out"],
                                                                 g0["var_out"])), "{:.3f}")
 report.glue("mvn_views", mvn_views)
-report.glue("mvn_rho", stats.spearmanr(h2_mvn[both], h2_one[both]).statistic if both.sum() > 2 else np.nan, "{:.2f}")
+report.glue("mvn_rho", metrics.spearman(h2_mvn[both], h2_one[both]).value, "{:.2f}")
 report.glue("mvn_share_larger", np.mean(h2_mvn[both] >= h2_one[both]) if both.any() else np.nan, "{:.0%}")
 report.glue("mvn_median_ratio", np.median(h2_mvn[both] / h2_one[both]) if both.any() else np.nan, "{:.2f}");
 
@@ -332,23 +330,23 @@ report.glue("mvn_median_ratio", np.median(h2_mvn[both] / h2_one[both]) if both.a
 # - Two Gaussians confirm the closed forms. The LLR test's advantage is TV ({glue:text}`demo_llr_mc` measured vs
 #   {glue:text}`demo_tv`), the soft test's lies between $H^2$ and $2H^2$, and at low FPR the LLR test beats
 #   thresholding the statistic.
-# - On chapter 1's pool, the held-out advantage of the fitted LLR test is at least memorization for
+# - On {doc}`chapter 1 <01_lira_and_memorization>`'s pool, the held-out advantage of the fitted LLR test is at least memorization for
 #   {glue:text}`share_above` of all examples and for {glue:text}`share_above_mem` of the memorized ones. The share
 #   significantly below the line, {glue:text}`share_violated`, is {glue:text}`bound_verdict` with Theorem 2 up to
 #   sampling error. The flagged examples are unmemorized ones where a test fitted on noise does worse than chance.
 # - Memorized examples (mem > 0.5) need a median $1/H^2$ of {glue:text}`pred_high` observations. Unmemorized ones
-#   reach the pool's no-signal level ({glue:text}`floor`). Chapter 5 asks whether shadow-model counts follow.
+#   reach the pool's no-signal level ({glue:text}`floor`). {doc}`Chapter 5 <05_shadow_efficiency>` asks whether shadow-model counts follow.
 
-# %%
+# %% tags=["remove-input"]
 report.save_results("04_theory_bounds", {
-    "share_adv_ge_mem": above[0], "share_adv_ge_mem_memorized": above_mem[0],
-    "share_significantly_below": viol[0], "bound_consistent": consistent, "mean_gap_adv_minus_mem": gap.mean(),
+    "share_adv_ge_mem": above.value, "share_adv_ge_mem_memorized": above_mem.value,
+    "share_significantly_below": viol.value, "bound_consistent": consistent, "mean_gap_adv_minus_mem": gap.mean(),
     "median_inv_h2_mem_above_half": np.median(pred[high]) if high.any() else np.nan,
     "median_inv_h2_mem_zero": np.median(pred[zero]) if zero.any() else np.nan, "inv_h2_no_signal_level": floor,
     "with_ci": {"share_adv_ge_mem": above, "share_adv_ge_mem_memorized": above_mem,
                 "share_significantly_below": viol, "share_significantly_below_memorized": viol_mem,
                 "share_tv_ge_mem": tv_above,
-                "share_inv_h2_le_2_over_mem2": theory.share_with_ci(pred[positive] <= cap[positive])},
+                "share_inv_h2_le_2_over_mem2": share_cap},
     "demo": {"tv": tv, "h2": h2, "soft_llr_advantage": soft, "llr_advantage_mc": llr_mc,
              "tpr_at_0.1pct_fpr": low, "best_advantage": best},
     "sample_complexity": counts.reset_index().to_dict(orient="list"),

@@ -43,7 +43,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mia_lib import config, efficiency, memorization, plotting, pool, report, theory
+from mia_lib import config, efficiency, memorization, plotting, pool, theory
+from mia_lib.book import report
 
 plotting.style()
 cfg = config.Experiment(dataset=dataset, under=under, n_under=n_under if under else 0, model=model,
@@ -79,7 +80,7 @@ pd.DataFrame({name: {"examples": int(sel.sum()), "mean memorization": np.nanmean
                      "share under-represented": np.mean(shadow.group[sel] == 1) if sel.any() else np.nan}
               for name, sel in groups.items()}).T.round(3)
 
-# %%
+# %% tags=["remove-input"]
 report.glue("n_models", n_models)
 report.glue("n_examples", n_examples)
 report.glue("n_targets", n_t)
@@ -167,17 +168,13 @@ spread = per_rep[per_rep["variant"] == "online_fixed"].groupby("group", sort=Fal
 main.pivot(index="group", columns="criterion", values="k").loc[list(groups)][list(criteria)]
 
 # %%
-def k_of(criterion, group, variant="online_fixed"):
-    row = k95[(k95["criterion"] == criterion) & (k95["group"] == group) & (k95["variant"] == variant)]
-    return float(row["k"].iloc[0])
-
 for key, group in (("all", "all"), ("under", "under-represented"), ("mem", "memorized")):
     there = group in groups  # no under-represented group when the pool is not a mixture
     for ckey, criterion in (("auroc", "AUROC"), ("gain", "AUROC gain over chance"), ("tpr", "TPR at 0.1% FPR")):
-        report.glue(f"k95_{ckey}_{key}", k_of(criterion, group) if there else "n/a", "{:.0f}" if there else None)
+        report.glue(f"k95_{ckey}_{key}", efficiency.k_at(k95, criterion, group) if there else "n/a", "{:.0f}" if there else None)
     report.glue(f"k95_gain_range_{key}",
                 f"{spread.loc[group, 'min']:.0f} to {spread.loc[group, 'max']:.0f}" if there else "n/a")
-ratio = k_of("AUROC gain over chance", "all") / k_of("AUROC gain over chance", "memorized")
+ratio = efficiency.k_at(k95, "AUROC gain over chance", "all") / efficiency.k_at(k95, "AUROC gain over chance", "memorized")
 report.glue("k95_ratio", ratio, "{:.0f}")
 mem_nonmembers = (~shadow.keep[np.ix_(target_ids, groups["memorized"])]).sum()
 report.glue("mem_pairs_fp", 0.001 * mem_nonmembers, "{:.1f}");
@@ -198,7 +195,7 @@ report.glue("mem_pairs_fp", 0.001 * mem_nonmembers, "{:.1f}");
 #
 # ## Observed against predicted
 #
-# Chapter 4 turned each example's squared Hellinger distance between the IN and OUT Gaussians of $\phi$ into a
+# {doc}`Chapter 4 <04_theory_bounds>` turned each example's squared Hellinger distance between the IN and OUT Gaussians of $\phi$ into a
 # predicted number of observations, $1/H^2$, capped by $2/\mathrm{mem}^2$. Here are both, fitted on every shadow
 # candidate, next to the measured $k_{95}$. The theory fixes only the *order* of the count, not its constant, so
 # the comparison that matters is the ratio between groups.
@@ -207,7 +204,7 @@ report.glue("mem_pairs_fp", 0.001 * mem_nonmembers, "{:.1f}");
 g = theory.fit_gaussians(shadow.phi, shadow.keep, shadow_ids)
 inv_h2 = 1 / theory.hellinger2_gaussian(g["mean_in"], g["var_in"], g["mean_out"], g["var_out"])
 cap = theory.shadow_models_bound(mem)
-compare = pd.DataFrame({name: {"k95 (AUROC gain)": k_of("AUROC gain over chance", name),
+compare = pd.DataFrame({name: {"k95 (AUROC gain)": efficiency.k_at(k95, "AUROC gain over chance", name),
                                "median 1/H²": np.nanmedian(inv_h2[sel]) if sel.any() else np.nan,
                                "median 2/mem²": np.nanmedian(cap[sel]) if sel.any() else np.nan}
                         for name, sel in groups.items()}).T
@@ -236,15 +233,11 @@ compare.round(1)
 # budget to 5 models is $k = 2$: two IN and two OUT, four models in all.
 
 # %%
-def share_of_full(group, measure, k=2, chance=0.0, variant="online_fixed"):
-    rows = curves[(curves["variant"] == variant) & (curves["group"] == group)]
-    at_k, full = rows[(rows["k"] == k) & ~rows["full"]][measure], rows[rows["full"]][measure]
-    ok = len(at_k) and full.iloc[0] > chance
-    return float((at_k.iloc[0] - chance) / (full.iloc[0] - chance)) if ok else np.nan
-
 report.glue("full_models", 2 * int(np.median(per_side)))
-claim = {g_: {"auroc": share_of_full(g_, "auroc"), "auroc_gain": share_of_full(g_, "auroc", chance=0.5),
-              **{m: share_of_full(g_, m) for m in ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")}} for g_ in groups}
+claim = {g_: {"auroc": efficiency.share_of_full(curves, g_, "auroc"),
+              "auroc_gain": efficiency.share_of_full(curves, g_, "auroc", chance=0.5),
+              **{m: efficiency.share_of_full(curves, g_, m) for m in ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")}}
+         for g_ in groups}
 for key, group in (("all", "all"), ("mem", "memorized")):
     for ckey, m, fmt in (("auroc", "auroc", "{:.1%}"), ("gain", "auroc_gain", "{:.0%}"),
                          ("tpr1", "tpr_at_1pct_fpr", "{:.0%}"), ("tpr", "tpr_at_0.1pct_fpr", "{:.0%}")):
@@ -278,17 +271,15 @@ report.glue("claim_verdict", "supports" if supported else "does not support");
 #   converges more slowly ({glue:text}`k2_tpr_mem` of the full value at four models).
 
 # %%
-def k95_by_group(criterion):
-    return {name: k_of(criterion, name) for name in groups}
-
+k95_by = {c: {name: efficiency.k_at(k95, c, name) for name in groups} for c in criteria}
 report.save_results("05_shadow_efficiency", {
-    **{f"k95_auroc_gain_{name}": k for name, k in k95_by_group("AUROC gain over chance").items()},
+    **{f"k95_auroc_gain_{name}": k for name, k in k95_by["AUROC gain over chance"].items()},
     "ratio_all_over_memorized_k95_auroc_gain": ratio, "ratio_all_over_memorized_median_inv_h2": predicted_ratio,
     "auroc_gain_share_at_k2_memorized": claim["memorized"]["auroc_gain"],
     "auroc_gain_share_at_k2_all": claim["all"]["auroc_gain"], "claim_supported_auroc": supported,
     "seconds_sweep": seconds_sweep,
-    "k95_auroc": k95_by_group("AUROC"), "k95_auroc_gain": k95_by_group("AUROC gain over chance"),
-    "k95_tpr_at_1pct_fpr": k95_by_group("TPR at 1% FPR"), "k95_tpr_at_0.1pct_fpr": k95_by_group("TPR at 0.1% FPR"),
+    "k95_auroc": k95_by["AUROC"], "k95_auroc_gain": k95_by["AUROC gain over chance"],
+    "k95_tpr_at_1pct_fpr": k95_by["TPR at 1% FPR"], "k95_tpr_at_0.1pct_fpr": k95_by["TPR at 0.1% FPR"],
     "k95_auroc_gain_per_draw": spread.to_dict(orient="index"), "k95_all": k95.to_dict(orient="records"),
     "predicted": compare.to_dict(orient="index"), "share_of_full_at_k2": claim,
     "curves": curves.to_dict(orient="records"), "group_sizes": {n: int(s.sum()) for n, s in groups.items()},

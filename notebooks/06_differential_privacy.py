@@ -49,7 +49,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mia_lib import config, dp, memorization, metrics, plotting, pool, report, signals
+from mia_lib import config, dp, memorization, metrics, plotting, pool, theory
+from mia_lib.book import report
 from mia_lib.attacks import lira
 
 plotting.style()
@@ -58,7 +59,7 @@ common = dict(dataset=dataset, data_dir=data_dir, model=model, n_shadow=n_shadow
 cfg = config.Experiment(epochs=epochs, **common).quick_if(quick)
 cfg_dp = config.Experiment(epochs=dp_epochs, batch_size=dp_batch_size, lr=dp_lr, **common).quick_if(quick)
 eps_values = sorted((float(e) for e in eps_values), reverse=True)
-n_boot, n_twins = (20, 2) if quick else (n_boot, n_twins)
+n_boot, n_twins = metrics.n_boot_for(n_boot, quick), (2 if quick else n_twins)
 label = {e: "∞" if math.isinf(e) else f"{e:g}" for e in eps_values}
 cfg_dp
 
@@ -85,8 +86,8 @@ cfg_dp
 # %% mystnb={"figure": {"caption": "Largest balanced-prior attack accuracy allowed by ε-DP: Yeom et al.'s bound and the tight bound from the hypothesis-testing region.", "name": "fig-06-accuracy-bounds"}}
 grid = np.linspace(0, 5, 501)
 fig, ax = plt.subplots(figsize=(6, 3.8))
-ax.plot(grid, dp.yeom_accuracy_bound(grid), label="Yeom et al.: e^ε / 2")
-ax.plot(grid, dp.accuracy_bound(grid), label="hypothesis testing: e^ε / (1 + e^ε)")
+ax.plot(grid, theory.yeom_accuracy_bound(grid), label="Yeom et al.: e^ε / 2")
+ax.plot(grid, theory.accuracy_bound(grid), label="hypothesis testing: e^ε / (1 + e^ε)")
 ax.axvline(math.log(2), color="gray", ls=":", lw=1, label="ε = ln 2")
 ax.set(xlabel="ε", ylabel="largest attack accuracy", ylim=(0.45, 1.02))
 ax.legend(fontsize=8, loc="lower right")
@@ -96,7 +97,7 @@ plt.show()
 fpr_grid = np.logspace(-5, 0, 400)
 fig, ax = plt.subplots(figsize=(5.5, 5))
 for i, e in enumerate(e for e in eps_values if math.isfinite(e)):
-    ax.plot(fpr_grid, np.maximum(dp.tpr_bound(fpr_grid, e, delta), 1e-5), color=f"C{i}", label=f"ε = {e:g}")
+    ax.plot(fpr_grid, np.maximum(theory.tpr_bound(fpr_grid, e, delta), 1e-5), color=f"C{i}", label=f"ε = {e:g}")
 ax.plot([1e-5, 1], [1e-5, 1], ls="--", color="gray", lw=1, label="chance (ε = 0)")
 ax.set(xscale="log", yscale="log", xlim=(1e-5, 1), ylim=(1e-5, 1.05), xlabel="false positive rate",
        ylabel="largest true positive rate")
@@ -107,8 +108,8 @@ plt.show()
 prior = np.linspace(0, 1, 201)
 fig, ax = plt.subplots(figsize=(5.5, 4))
 for i, e in enumerate((0.1, 0.5, 1.0)):
-    ax.plot(prior, dp.posterior_bound(prior, e), color=f"C{i}", label=f"ε = {e:g}")
-    ax.plot(prior, dp.posterior_bound(prior, e, kind="pmp"), color=f"C{i}", ls="--")
+    ax.plot(prior, theory.posterior_bound(prior, e), color=f"C{i}", label=f"ε = {e:g}")
+    ax.plot(prior, theory.posterior_bound(prior, e, kind="pmp"), color=f"C{i}", ls="--")
 ax.plot(prior, prior, color="gray", lw=1, ls=":", label="posterior = prior")
 ax.set(xlabel="prior probability of membership", ylabel="largest posterior", ylim=(0, 1.02))
 ax.legend(fontsize=8)
@@ -117,9 +118,9 @@ plt.show()
 # %%
 eps_demo, e_hi = 1.0, max(e for e in eps_values if math.isfinite(e))
 report.glue("eps_demo", eps_demo, "{:g}")
-report.glue("yeom_acc_demo", dp.yeom_accuracy_bound(eps_demo), "{:.2f}")
-report.glue("tight_acc_demo", dp.accuracy_bound(eps_demo), "{:.3f}")
-report.glue("posterior_demo", dp.posterior_bound(0.5, eps_demo), "{:.3f}")
+report.glue("yeom_acc_demo", theory.yeom_accuracy_bound(eps_demo), "{:.2f}")
+report.glue("tight_acc_demo", theory.accuracy_bound(eps_demo), "{:.3f}")
+report.glue("posterior_demo", theory.posterior_bound(0.5, eps_demo), "{:.3f}")
 report.glue("ln2", math.log(2), "{:.2f}")
 report.glue("eps_hi", f"{e_hi:g}")
 report.glue("tpr_demo", 0.01, "{:.0%}")
@@ -145,7 +146,7 @@ report.glue("fpr_needed_hi", (0.01 - delta) / math.exp(e_hi), "{:.1e}");
 # once with `torch.func` (the models, batches and noise stay independent). A unit test checks that with the noise
 # off and the same batches its clipped gradient sums and its parameters equal Opacus's to float tolerance. Each DP
 # pool has the same keep matrix and the same initial weights as the non-private pool; only the training algorithm
-# differs. The ε = ∞ row is the non-private pool of chapter 1 (plain SGD, no clipping, no noise).
+# differs. The ε = ∞ row is the non-private pool of {doc}`chapter 1 <01_lira_and_memorization>` (plain SGD, no clipping, no noise).
 
 # %%
 t0 = time.perf_counter()
@@ -215,7 +216,7 @@ report.glue("twin_verdict", "agree" if agree else "differ");
 #
 # ## Attacks against DP models
 #
-# We run online LiRA on every pool as in chapter 1, with the models of the second half of each pool as targets
+# We run online LiRA on every pool as in {doc}`chapter 1 <01_lira_and_memorization>`, with the models of the second half of each pool as targets
 # (their shadow statistics come from every other model of the same pool). Besides all examples, we look at the
 # *most memorized* tenth, chosen by Feldman–Zhang memorization on the **first half of the non-private pool**, so
 # the choice never sees the models it is evaluated on.
@@ -225,9 +226,7 @@ base = pools[eps_values[0]]
 n_models, n_examples = base.keep.shape
 targets = np.arange(n_models // 2, n_models)
 mem_sel = memorization.memorization(base.correct, base.keep, np.arange(n_models // 2))
-order = np.argsort(-np.nan_to_num(mem_sel, nan=-np.inf), kind="stable")
-top = np.zeros(n_examples, dtype=bool)
-top[order[: max(n_examples // 10, 1)]] = True
+top = memorization.top_fraction(mem_sel, 0.1)
 scores = {e: lira.lira_scores(p.phi, p.keep, target_ids=targets, variants=["online"])["online"]
           for e, p in pools.items()}
 report.glue("n_top", int(top.sum()));
@@ -237,18 +236,18 @@ att_rows = []
 for e, p in pools.items():
     for row in metrics.by_subset(scores[e], p.keep[targets], {"all": np.ones(n_examples, bool), "most memorized": top},
                                  n_boot=n_boot, seed=seed):
-        att_rows.append({"ε": label[e], **row, "accuracy_bound": dp.accuracy_bound(rows[label[e]]["eps_rdp"], delta),
+        att_rows.append({"ε": label[e], **row,
+                         "accuracy_bound": theory.accuracy_bound(rows[label[e]]["eps_rdp"], delta),
                          "attack_accuracy": (1 + row["advantage"]) / 2})
 attacks_df = pd.DataFrame(att_rows).set_index(["ε", "subset"])
-attacks_df[["auroc", "auroc_ci", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_ci", "attack_accuracy",
-            "accuracy_bound"]].round(4)
+report.ci_table(attacks_df, measures=("auroc", "tpr_at_0.1pct_fpr"), keep=("attack_accuracy", "accuracy_bound"))
 
 # %%
 auc = attacks_df["auroc"].unstack()
 ci = attacks_df["auroc_ci"].unstack()
 tpr = attacks_df["tpr_at_0.1pct_fpr"].unstack()
-retained = (auc.loc[label[e_hi], "all"] - 0.5) / max(auc.loc[label[eps_values[0]], "all"] - 0.5, 1e-12)
-blunted = bool(ci.loc[label[e_lo], "all"][1] < ci.loc[label[eps_values[0]], "all"][0])
+retained = metrics.retained(auc.loc[label[e_hi], "all"], auc.loc[label[eps_values[0]], "all"], chance=0.5)
+blunted = metrics.separation(ci.loc[label[e_lo], "all"], ci.loc[label[eps_values[0]], "all"]) == -1
 within = bool((attacks_df["attack_accuracy"] <= attacks_df["accuracy_bound"] + 1e-12).all())
 report.glue("auroc_nodp", auc.loc[label[eps_values[0]], "all"], "{:.3f}")
 report.glue("auroc_hi", auc.loc[label[e_hi], "all"], "{:.3f}")
@@ -284,7 +283,7 @@ for ax, e in zip(axes[0], eps_values):
     plotting.roc_loglog(ax, {"all": (scores[e], member), "most memorized": (scores[e][:, top], member[:, top])},
                         n_min=n_out)
     if math.isfinite(e):
-        ax.plot(fpr_grid, np.maximum(dp.tpr_bound(fpr_grid, e, delta), 1e-5), color="black", lw=1.5)
+        ax.plot(fpr_grid, np.maximum(theory.tpr_bound(fpr_grid, e, delta), 1e-5), color="black", lw=1.5)
     ax.text(0.03, 0.95, f"ε = {label[e]}", transform=ax.transAxes, va="top")
 fig.tight_layout()
 plt.show()
@@ -341,7 +340,7 @@ plt.show()
 
 # %%
 edge = {e: auc.loc[label[e], "most memorized"] - auc.loc[label[e], "all"] for e in eps_values}
-lost_edge = bool(ci.loc[label[e_lo], "most memorized"][0] <= ci.loc[label[e_lo], "all"][1])
+lost_edge = metrics.separation(ci.loc[label[e_lo], "most memorized"], ci.loc[label[e_lo], "all"]) != 1
 report.glue("edge_nodp", edge[eps_values[0]], "{:.3f}")
 report.glue("edge_lo", edge[e_lo], "{:.3f}")
 report.glue("edge_verdict", "supports" if lost_edge and edge[eps_values[0]] > 0 else "does not support");
@@ -371,7 +370,7 @@ report.glue("edge_verdict", "supports" if lost_edge and edge[eps_values[0]] > 0 
 
 # %%
 n_can = min(n_canaries, n_examples // 4)
-canaries = order[:n_can]
+canaries = memorization.most_memorized(mem_sel, n_can)
 rand = np.random.default_rng(seed).choice(n_examples, n_can, replace=False)
 audit_rows = {}
 for e, p in pools.items():
@@ -445,7 +444,7 @@ report.glue("confidence", 1 - alpha, "{:.0%}");
 # `python -m mia_lib run notebooks/06_differential_privacy.py -p dataset cifar10 -p data_dir DATA -p model cnn32
 # -p n_shadow 256 -p dp_epochs 30 -p dp_batch_size 512`.
 
-# %%
+# %% tags=["remove-input"]
 report.save_results("06_differential_privacy", {
     "per_epsilon": {label[e].replace("∞", "inf"): {
         "test_acc": rows[label[e]]["test_acc"],

@@ -45,15 +45,15 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from mia_lib import config, dp, memorization, metrics, plotting, pool, report
-from mia_lib.attacks import gradnorm, lira, threshold, whitebox
+from mia_lib import config, dp, memorization, metrics, plotting, pool
+from mia_lib.attacks import activations, gradnorm, lira, stolen_memories, threshold
+from mia_lib.book import report
 
 plotting.style()
 cfg = config.Experiment(dataset=dataset, model=model, n_shadow=n_shadow, epochs=epochs, save_params=True,
                         seed=seed, device=device).quick_if(quick)
-n_boot = 20 if quick else n_boot
+n_boot = metrics.n_boot_for(n_boot, quick)
 n_dp = cfg.n_shadow if quick else dp_n_shadow
 cfg_np = cfg.replace(n_shadow=n_dp, shard_size=n_dp)  # the non-private twin of the DP pools
 cfg_dp = cfg_np.replace(epochs=min(dp_epochs, cfg.epochs), batch_size=dp_batch_size, lr=dp_lr)
@@ -94,14 +94,14 @@ cfg
 # 20,000 auxiliary examples. The closed-form test uses the true population means, which no attacker has.
 
 # %%
-demo = whitebox.gaussian_membership_demo(seed=seed)
-rho_gauss = stats.spearmanr(demo["scores"], demo["closed_form"]).statistic
+demo = stolen_memories.gaussian_membership_demo(seed=seed)
+rho_gauss = metrics.spearman(demo["scores"], demo["closed_form"]).value
 gauss = {name: metrics.summary_with_ci(demo[key], demo["is_member"], n_boot=n_boot, seed=seed)
          for name, key in (("closed form", "closed_form"), ("attack from weights", "scores"))}
 report.glue("gauss_rho", rho_gauss, "{:.3f}")
 report.glue("gauss_auroc_closed", gauss["closed form"]["auroc"], "{:.3f}")
 report.glue("gauss_auroc_attack", gauss["attack from weights"]["auroc"], "{:.3f}")
-lo, hi = gauss["closed form"]["auroc_ci"]
+_, lo, hi = gauss["closed form"]["auroc_ci"]
 report.glue("gauss_auroc_closed_ci", f"[{lo:.3f}, {hi:.3f}]")
 gauss_ok = bool(rho_gauss >= 0.95 and lo <= gauss["attack from weights"]["auroc"] <= hi)
 report.glue("gauss_verdict", "matches" if gauss_ok else "does not match");
@@ -152,7 +152,7 @@ plt.show()
 shadow_pool = pool.load_or_train(cfg)
 k, n = shadow_pool.keep.shape
 shadows, targets = np.arange(k // 2), np.arange(k // 2, k)
-members = shadow_pool.keep[targets]
+is_member = shadow_pool.keep[targets]
 gap = shadow_pool.train_acc[targets].mean() - shadow_pool.test_acc[targets].mean()
 report.glue("n_shadow", k)
 report.glue("n_targets", targets.size)
@@ -162,15 +162,15 @@ report.glue("test_acc", shadow_pool.test_acc[targets].mean(), "{:.1%}")
 report.glue("gen_gap", 100 * gap, "{:.1f}");
 
 # %%
-n_equal = whitebox.fewest_shadows(shadow_pool.keep, shadows)
+n_equal = stolen_memories.fewest_shadows(shadow_pool.keep, shadows)
 n_practice = max(2, (n_equal or shadows.size) - 2)
 practice = shadows[:n_practice]
-sm = whitebox.stolen_memories(shadow_pool, targets, practice)
+sm = stolen_memories.stolen_memories(shadow_pool, targets, practice)
 report.glue("n_practice", n_practice)
 report.glue("n_equal", n_practice + 2)
-layer_rows = [{"attack": f"slice '{name}' alone (unfitted)", **metrics.summary(sm["layer_scores"][..., i], members)}
+layer_rows = [{"attack": f"slice '{name}' alone (unfitted)", **metrics.summary(sm["layer_scores"][..., i], is_member)}
               for i, name in enumerate(sm["layer_names"])]
-layer_rows.append({"attack": "meta model (all slices)", **metrics.summary(sm["scores"], members)})
+layer_rows.append({"attack": "meta model (all slices)", **metrics.summary(sm["scores"], is_member)})
 pd.DataFrame(layer_rows).set_index("attack")[["auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"]].round(4)
 
 # %% [markdown]
@@ -192,7 +192,7 @@ pd.DataFrame(layer_rows).set_index("attack")[["auroc", "tpr_at_1pct_fpr", "tpr_a
 # - **LiRA, same cost** (black-box): online LiRA with fixed variance on as many shadow models as Stolen Memories
 #   trains;
 # - **LiRA** (black-box, the strongest attack in the book): online LiRA with every other model of the pool as
-#   shadow model, as in chapter 1.
+#   shadow model, as in {doc}`chapter 1 <01_lira_and_memorization>`.
 #
 # Each attack also scores the practice models (for LiRA: leaving the practice model out of its own statistics);
 # the attacker uses those scores to calibrate its thresholds below.
@@ -200,7 +200,7 @@ pd.DataFrame(layer_rows).set_index("attack")[["auroc", "tpr_at_1pct_fpr", "tpr_a
 # %%
 keep, both = shadow_pool.keep, np.r_[practice, targets]
 gn = gradnorm.gradient_norm(shadow_pool, both)
-act = whitebox.activation_signals(shadow_pool)["act_norm"][..., None]
+act = activations.activation_signals(shadow_pool)["act_norm"][..., None]
 act_scores = lira.lira_scores(act, keep, both, variants=["online"])["online"]
 lira_all = lira.lira_scores(shadow_pool.phi, keep, both, variants=["online"])["online"]
 eq_ids = shadows[:n_practice + 2] if n_equal else None
@@ -215,22 +215,14 @@ attacks = {  # name: (scores of the practice models [P, N] or None, scores of th
     "LiRA, same cost": (None, lira_eq),
     "LiRA": (lira_all[:n_practice], lira_all[n_practice:]),
 }
-table = pd.DataFrame({name: metrics.summary_with_ci(s, members, n_boot=n_boot, seed=seed)
+table = pd.DataFrame({name: metrics.summary_with_ci(s, is_member, n_boot=n_boot, seed=seed)
                       for name, (_, s) in attacks.items()}).T
-table[["auroc", "auroc_ci", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_ci"]]
+report.ci_table(table, keep=())
 
 # %% mystnb={"figure": {"caption": "ROC curves of the white-box and black-box attacks on the same targets, on log-log axes.", "name": "fig-07-roc"}}
 fig, ax = plt.subplots(figsize=(6.5, 5))
-plotting.roc_loglog(ax, {name: (s, members) for name, (_, s) in attacks.items()}, n_min=int((~members).sum()))
+plotting.roc_loglog(ax, {name: (s, is_member) for name, (_, s) in attacks.items()}, n_min=int((~is_member).sum()))
 plt.show()
-
-
-# %%
-def compare(a, b):
-    """'beats' / 'loses to' / 'ties with' from non-overlapping 95% intervals of AUROC and TPR at 0.1% FPR."""
-    above = all(table.loc[a, f"{m}_ci"][0] > table.loc[b, f"{m}_ci"][1] for m in ("auroc", "tpr_at_0.1pct_fpr"))
-    below = all(table.loc[a, f"{m}_ci"][1] < table.loc[b, f"{m}_ci"][0] for m in ("auroc", "tpr_at_0.1pct_fpr"))
-    return "beats" if above else "loses to" if below else "ties with"
 
 
 # %%
@@ -241,12 +233,15 @@ for name, key in names.items():
     report.glue(f"{key}_tpr", table.loc[name, "tpr_at_0.1pct_fpr"], "{:.4f}")
 verdicts = {"sm_vs_lira_eq": ("Stolen Memories", "LiRA, same cost"), "sm_vs_loss": ("Stolen Memories", "loss"),
             "gn_vs_loss": ("gradient norm", "loss"), "sm_vs_lira": ("Stolen Memories", "LiRA")}
-verdicts = {key: compare(*pair) for key, pair in verdicts.items()}
+sides = {key: {metrics.separation(table.loc[a, f"{m}_ci"], table.loc[b, f"{m}_ci"])
+               for m in ("auroc", "tpr_at_0.1pct_fpr")} for key, (a, b) in verdicts.items()}
+verdicts = {key: {frozenset({1}): "beats", frozenset({-1}): "loses to"}.get(frozenset(s), "ties with")
+            for key, s in sides.items()}
 for key, v in verdicts.items():
     report.glue(f"verdict_{key}", v)
-rho_gn_loss = stats.spearmanr(attacks["gradient norm"][1].ravel(), attacks["loss"][1].ravel()).statistic
+rho_gn_loss = metrics.spearman(attacks["gradient norm"][1], attacks["loss"][1]).value
 report.glue("rho_gn_loss", rho_gn_loss, "{:.3f}")
-act_lo, act_hi = table.loc["activation norm", "auroc_ci"]
+_, act_lo, act_hi = table.loc["activation norm", "auroc_ci"]
 report.glue("act_phrase", "carries no detectable signal" if act_lo <= 0.5 <= act_hi else "carries a signal");
 
 # %% [markdown]
@@ -276,7 +271,7 @@ rows = []
 for name, (prac_scores, target_scores) in attacks.items():
     if prac_scores is None:
         continue
-    for r in whitebox.calibrated_precision(prac_scores, keep[practice], target_scores, members, precisions,
+    for r in metrics.calibrated_precision(prac_scores, keep[practice], target_scores, is_member, precisions,
                                            min_positives=10, n_boot=n_boot, seed=seed):
         rows.append({"attack": name, **r})
 calib = pd.DataFrame(rows)
@@ -286,7 +281,7 @@ calib[["attack", "precision_target", "precision_practice", "precision_achieved",
 # %% mystnb={"figure": {"caption": "Precision asked for (calibrated on the attacker's practice models) against precision achieved on the targets, with 95% bootstrap intervals. Points on the dashed line are perfectly calibrated; a missing point means the attacker found no threshold that reaches the asked precision.", "name": "fig-07-precision"}}
 fig, ax = plt.subplots(figsize=(6, 4.5))
 for j, (name, part) in enumerate(calib.groupby("attack", sort=False)):
-    ci = np.array([c for c in part["precision_achieved_ci"]])
+    ci = np.array([(c.lo, c.hi) for c in part["precision_achieved_ci"]])
     x = part["precision_target"] + 0.004 * (j - 2)
     ax.errorbar(x, part["precision_achieved"], yerr=np.abs(ci.T - part["precision_achieved"].to_numpy()),
                 fmt="o", capsize=3, label=name)
@@ -303,9 +298,9 @@ for name, key in (("Stolen Memories", "sm"), ("gradient norm", "gn"), ("loss", "
     report.glue(f"{key}_recall", at.loc[name, "recall"], "{:.4f}")
 report.glue("precision_target", precision_target, "{:.0%}")
 sm_at = at.loc["Stolen Memories"]
-report.glue("sm_prec_ci", "[{:.3f}, {:.3f}]".format(*sm_at["precision_achieved_ci"]))
+report.glue("sm_prec_ci", "[{:.3f}, {:.3f}]".format(*sm_at["precision_achieved_ci"][1:]))
 report.glue("sm_n_claims", int(sm_at["n_positive"]))
-calibrated = bool(sm_at["n_positive"] >= 10 and sm_at["precision_achieved_ci"][1] >= precision_target)
+calibrated = bool(sm_at["n_positive"] >= 10 and sm_at["precision_achieved_ci"].hi >= precision_target)
 report.glue("verdict_calibration", "supports" if calibrated else "does not support");
 
 # %% [markdown]
@@ -321,25 +316,21 @@ report.glue("verdict_calibration", "supports" if calibrated else "does not suppo
 #
 # ## Who is exposed: memorization
 #
-# As in chapter 1, memorization is estimated on the first half of the pool (the attacker's shadow models) and the
+# As in {doc}`chapter 1 <01_lira_and_memorization>`, memorization is estimated on the first half of the pool (the attacker's shadow models) and the
 # attacks are measured on the targets, bin by bin.
 
 # %%
-mem = memorization.memorization(shadow_pool.correct, keep, model_ids=shadows)
-bins = memorization.bin_index(mem)
-subsets = {label: bins == i for i, label in enumerate(memorization.MEM_BIN_LABELS)}
+mem = memorization.memorization(shadow_pool.correct, keep, shadow_ids=shadows)
+subsets = memorization.bin_subsets(mem)
 shown = ["Stolen Memories", "gradient norm", "loss", "LiRA"]
-by_bin = pd.concat({name: pd.DataFrame(metrics.by_subset(attacks[name][1], members, subsets, n_boot=n_boot))
+by_bin = pd.concat({name: pd.DataFrame(metrics.by_subset(attacks[name][1], is_member, subsets, n_boot=n_boot))
                     for name in shown}, names=["attack", None]).reset_index(level=0).reset_index(drop=True)
-by_bin[["attack", "subset", "n_examples", "auroc", "auroc_ci", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_ci"]].round(4)
+report.ci_table(by_bin.set_index(["attack", "subset"]), measures=("auroc", "tpr_at_0.1pct_fpr"))
 
 # %% mystnb={"figure": {"caption": "Attack success per memorization bin (memorization from the attacker's half of the pool), with 95% bootstrap intervals.", "name": "fig-07-by-bin"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for ax, measure in ((axes[0], "auroc"), (axes[1], "tpr_at_0.1pct_fpr")):
-    for j, (name, part) in enumerate(by_bin.groupby("attack", sort=False)):
-        ci = np.array([c if isinstance(c, tuple) else (np.nan, np.nan) for c in part[measure + "_ci"]])
-        plotting.bars_with_ci(ax, part["subset"], part[measure], ci[:, 0], ci[:, 1], color=f"C{j}", label=name,
-                              offset=0.2 * j - 0.3, width=0.2)
+    plotting.bars_by_subset(ax, by_bin, measure)
     ax.set(xlabel="memorization bin", ylabel="auroc" if measure == "auroc" else "tpr at 0.1% fpr")
 axes[0].axhline(0.5, color="gray", ls="--", lw=1)
 axes[1].legend(fontsize=8)
@@ -353,8 +344,7 @@ report.glue("n_top_bin", int(top.loc["LiRA", "n_examples"]))
 low = by_bin[by_bin["subset"] == memorization.MEM_BIN_LABELS[0]].set_index("attack")
 report.glue("sm_auroc_low_bin", low.loc["Stolen Memories", "auroc"], "{:.3f}")
 report.glue("loss_auroc_top_bin", top.loc["loss", "auroc"], "{:.3f}")
-sm_top_lo, sm_low_hi = top.loc["Stolen Memories", "auroc_ci"], low.loc["Stolen Memories", "auroc_ci"]
-mem_ok = isinstance(sm_top_lo, tuple) and isinstance(sm_low_hi, tuple) and sm_top_lo[0] > sm_low_hi[1]
+mem_ok = metrics.separation(top.loc["Stolen Memories", "auroc_ci"], low.loc["Stolen Memories", "auroc_ci"]) == 1
 report.glue("mem_phrase", "finds its members mostly among the memorized examples, like the black-box attacks"
             if mem_ok else "shows no significant difference between the most and the least memorized examples");
 
@@ -368,8 +358,8 @@ report.glue("mem_phrase", "finds its members mostly among the memorized examples
 # ## Against differentially private models
 #
 # The paper found that DP-SGD with a small ε stops the attack at a large cost in accuracy, while a large ε
-# ("ε = 16, sometimes used in practice") leaves it nearly as strong as on an unprotected model. Chapter 6's DP
-# pools keep no parameters, so we train smaller pools of {glue:text}`n_dp_shadow` models with chapter 6's DP-SGD
+# ("ε = 16, sometimes used in practice") leaves it nearly as strong as on an unprotected model. {doc}`Chapter 6 <06_differential_privacy>`'s DP
+# pools keep no parameters, so we train smaller pools of {glue:text}`n_dp_shadow` models with {doc}`chapter 6 <06_differential_privacy>`'s DP-SGD
 # recipe (Opacus semantics, clipping norm 1, δ = 1e-5) at each ε, and a non-private pool of the same size with
 # the ordinary recipe, and attack each with Stolen Memories (its proxies are trained with the same recipe but
 # without DP: the attacker's own models need no privacy) and with LiRA.
@@ -380,21 +370,21 @@ dp_rows = []
 for eps in [math.inf] + list(dp_epsilons):
     p = pool.load_or_train(cfg_np) if eps == math.inf else dp.load_or_train_dp_pool(cfg_dp, eps, progress=False)
     half = cfg_dp.n_shadow // 2
-    t_ids, p_ids = np.arange(half, cfg_dp.n_shadow), np.arange(half)
-    scores = {"Stolen Memories": whitebox.stolen_memories(p, t_ids, p_ids)["scores"],
-              "LiRA": lira.lira_scores(p.phi, p.keep, t_ids, variants=["online"])["online"]}
+    target_ids, practice_ids = np.arange(half, cfg_dp.n_shadow), np.arange(half)
+    scores = {"Stolen Memories": stolen_memories.stolen_memories(p, target_ids, practice_ids)["scores"],
+              "LiRA": lira.lira_scores(p.phi, p.keep, target_ids, variants=["online"])["online"]}
     for name, s in scores.items():
-        dp_rows.append({"epsilon": eps, "attack": name, "test_acc": p.test_acc[t_ids].mean(),
-                        **metrics.summary_with_ci(s, p.keep[t_ids], n_boot=n_boot, seed=seed)})
+        dp_rows.append({"epsilon": eps, "attack": name, "test_acc": p.test_acc[target_ids].mean(),
+                        **metrics.summary_with_ci(s, p.keep[target_ids], n_boot=n_boot, seed=seed)})
 dp_table = pd.DataFrame(dp_rows).set_index(["epsilon", "attack"])
-dp_table[["test_acc", "auroc", "auroc_ci", "tpr_at_0.1pct_fpr", "tpr_at_0.1pct_fpr_ci"]].round(4)
+report.ci_table(dp_table, measures=("auroc", "tpr_at_0.1pct_fpr"), keep=("test_acc",))
 
 # %%
 big = max(dp_epsilons)
 for name, key in (("Stolen Memories", "sm"), ("LiRA", "lira")):
     ref, dpr = dp_table.loc[(math.inf, name)], dp_table.loc[(big, name)]
-    overlap = dpr["auroc_ci"][1] >= ref["auroc_ci"][0]
-    report.glue(f"dp_{key}_retained", (dpr["auroc"] - 0.5) / max(ref["auroc"] - 0.5, 1e-9), "{:.0%}")
+    overlap = metrics.separation(dpr["auroc_ci"], ref["auroc_ci"]) != -1
+    report.glue(f"dp_{key}_retained", metrics.retained(dpr["auroc"], ref["auroc"], chance=0.5), "{:.0%}")
     report.glue(f"dp_{key}_auroc_inf", ref["auroc"], "{:.3f}")
     report.glue(f"dp_{key}_auroc_big", dpr["auroc"], "{:.3f}")
     report.glue(f"verdict_dp_{key}", "supports" if overlap else "does not support")
@@ -455,18 +445,16 @@ report.glue("dp_sm_auroc_small", dp_table.loc[(small, "Stolen Memories"), "auroc
 #   Stolen Memories (AUROC {glue:text}`dp_sm_auroc_big` against {glue:text}`dp_sm_auroc_inf` without DP).
 
 # %%
-def pick(name):
+headline = {}
+for name, key in (("Stolen Memories", "sm"), ("LiRA", "lira"), ("loss", "loss"), ("gradient norm", "gradnorm"),
+                  ("LiRA, same cost", "lira_same_cost")):
     row, cal = table.loc[name], (at.loc[name] if name in at.index else None)
-    return {"auroc": row["auroc"], "tpr_at_0.1pct": row["tpr_at_0.1pct_fpr"], "tpr_at_1pct": row["tpr_at_1pct_fpr"],
-            "precision_achieved": None if cal is None else cal["precision_achieved"],
-            "recall_at_precision_target": None if cal is None else cal["recall"]}
+    headline.update({f"{key}_auroc": row["auroc"], f"{key}_tpr_at_0.1pct": row["tpr_at_0.1pct_fpr"],
+                     f"{key}_tpr_at_1pct": row["tpr_at_1pct_fpr"],
+                     f"{key}_precision_achieved": None if cal is None else cal["precision_achieved"],
+                     f"{key}_recall_at_precision_target": None if cal is None else cal["recall"]})
 
-
-headline = {f"{key}_{m}": v for name, key in (("Stolen Memories", "sm"), ("LiRA", "lira"), ("loss", "loss"),
-                                               ("gradient norm", "gradnorm"), ("LiRA, same cost", "lira_same_cost"))
-            for m, v in pick(name).items()}
-
-# %%
+# %% tags=["remove-input"]
 report.save_results("07_white_box", {
     "sm_auroc": headline["sm_auroc"], "sm_tpr_at_0.1pct": headline["sm_tpr_at_0.1pct"],
     "precision_target": precision_target, "precision_achieved": headline["sm_precision_achieved"],

@@ -25,23 +25,23 @@ quick = False          # CI smoke mode; this page only reads files, so it change
 from IPython.display import Markdown
 from myst_nb import glue
 
-from mia_lib import report, runner
+from mia_lib.book import overview, page_note, report
 
-chapters = runner.results_overview(".", exclude=["99_results_overview"], max_per_chapter=max_per_chapter)
+chapters = overview.results_overview(".", exclude=["99_results_overview"], max_per_chapter=max_per_chapter)
 with_results = [ch for ch in chapters if ch.has_results]
 quick_runs = [ch.stem for ch in chapters if ch.mode and ch.mode.startswith("quick")]
 custom_runs = [ch.stem for ch in chapters if ch.mode and ", -p " in ch.mode]
 total_s = sum(ch.wall_time_s or 0.0 for ch in chapters)
-glue("results_table", Markdown(runner.results_markdown(chapters)), display=False)
+glue("results_table", Markdown(overview.results_markdown(chapters)), display=False)
 
 # %% [markdown]
-# For each chapter in reading order, `runner.results_overview` takes the first scalar entries of its JSON file, in
+# For each chapter in reading order, `overview.results_overview` takes the first scalar entries of its JSON file, in
 # the order the chapter saved them, and reads how the chapter was run from its executed notebook.
 
 # %%
 report.glue("n_chapters", f"{len(chapters)} executed chapter" + ("" if len(chapters) == 1 else "s"))
 report.glue("n_with_results", len(with_results))
-report.glue("total_wall_time", runner.human_seconds(total_s))
+report.glue("total_wall_time", page_note.human_seconds(total_s))
 modes = [f"{len(quick_runs)} in quick mode (their numbers are smoke tests, not results)"] if quick_runs else []
 modes += [f"{len(custom_runs)} with parameters other than the defaults"] if custom_runs else []
 report.glue("run_modes", "; ".join(modes) if modes else "all with their default parameters");
@@ -61,7 +61,7 @@ report.glue("run_modes", "; ".join(modes) if modes else "all with their default 
 # - One row group per chapter, in reading order, each linked to its chapter.
 # - Values are rounded to three significant digits here; `results/<chapter>.json` holds them at full precision.
 
-# %%
+# %% tags=["remove-input"]
 report.save_results("99_results_overview", {
     "n_chapters": len(chapters),
     "n_with_results": len(with_results),

@@ -266,7 +266,7 @@ def test_zoo_run_gives_a_tidy_table():
     assert lira_all["auroc"] == pytest.approx(metrics.auroc(s, p.keep[6:]))
     assert lira_all["tpr_at_0.1pct_fpr"] == pytest.approx(metrics.summary(s, p.keep[6:])["tpr_at_0.1pct_fpr"])
     ci = metrics.bootstrap_ci(s, p.keep[6:], n_boot=20, seed=0)
-    assert (lira_all["auroc_lo"], lira_all["auroc_hi"]) == ci["auroc"]
+    assert (lira_all["auroc"], lira_all["auroc_lo"], lira_all["auroc_hi"]) == ci["auroc"]
     assert lira_all["auroc"] > table[(table.attack == "loss") & (table.group == "All")].iloc[0]["auroc"]
     no_ci = zoo.evaluate({"lira_online": s}, p.keep[6:], n_boot=0)
     assert no_ci.loc[0, "auroc"] == lira_all["auroc"] and np.isnan(no_ci.loc[0, "auroc_lo"])

@@ -1,5 +1,5 @@
-"""DP-SGD: the vmapped pool trainer against Opacus, the accountant, the DP pool cache, the DP bounds, and the
-empirical ε lower bound."""
+"""DP-SGD: the vmapped pool trainer against Opacus, the accountant, the DP pool cache, the DP bounds (which live in
+mia_lib.theory), and the empirical ε lower bound."""
 
 import math
 
@@ -10,7 +10,7 @@ from scipy import stats
 from torch import nn
 from torch.func import stack_module_state
 
-from mia_lib import config, dp, metrics, train
+from mia_lib import config, dp, metrics, theory, train
 
 
 def _data(n=48, shape=(1, 4, 4), classes=3, seed=0):
@@ -192,7 +192,7 @@ def test_dp_pool_cache_resume_params_and_keys(tmp_path, monkeypatch):
     done = []
     resumed = dp.load_or_train_dp_pool(cfg, 4.0, progress=False, store=tmp_path / "run", on_shard_done=done.append)
     assert done == [1] and np.array_equal(resumed.logits, ref.logits)
-    monkeypatch.setattr(dp, "_train_dp_shard", lambda *a, **k: pytest.fail("retrained a cached DP shard"))
+    monkeypatch.setattr(dp.pools, "_train_dp_shard", lambda *a, **k: pytest.fail("retrained a cached DP shard"))
     cached = dp.load_or_train_dp_pool(cfg, 4.0, progress=False, store=tmp_path / "run")
     assert np.array_equal(cached.logits, ref.logits)
     assert cached.dp == ref.dp == dp.dp_settings_for(cfg, 4.0)
@@ -209,18 +209,18 @@ def test_noise_destroys_what_clipping_alone_learns(tmp_path):
 
 
 def test_dp_bounds_closed_forms():
-    assert dp.yeom_accuracy_bound(math.log(2)) == pytest.approx(1.0)
-    assert dp.yeom_accuracy_bound(0.0) == pytest.approx(0.5)
+    assert theory.yeom_accuracy_bound(math.log(2)) == pytest.approx(1.0)
+    assert theory.yeom_accuracy_bound(0.0) == pytest.approx(0.5)
     f = np.linspace(0, 1, 200001)
     for eps, delta in ((0.5, 0.0), (2.0, 1e-3), (0.0, 0.1)):
-        t = dp.tpr_bound(f, eps, delta)
+        t = theory.tpr_bound(f, eps, delta)
         assert np.all(t >= f - 1e-12) and t[-1] == 1
-        assert dp.accuracy_bound(eps, delta) == pytest.approx((1 + np.max(t - f)) / 2, abs=1e-5)
-    np.testing.assert_allclose(dp.tpr_bound(f, 0.0), f)
-    assert dp.accuracy_bound(1.0) == pytest.approx(math.e / (1 + math.e))
-    assert dp.posterior_bound(0.8, math.log(1.25), "pmp") == pytest.approx(0.84)  # Li's slide
-    assert dp.posterior_bound(0.2, math.log(1.25), "pmp") == pytest.approx(0.25)
-    assert dp.posterior_bound(0.5, 1.0) == pytest.approx(math.e / (1 + math.e))
+        assert theory.accuracy_bound(eps, delta) == pytest.approx((1 + np.max(t - f)) / 2, abs=1e-5)
+    np.testing.assert_allclose(theory.tpr_bound(f, 0.0), f)
+    assert theory.accuracy_bound(1.0) == pytest.approx(math.e / (1 + math.e))
+    assert theory.posterior_bound(0.8, math.log(1.25), "pmp") == pytest.approx(0.84)  # Li's slide
+    assert theory.posterior_bound(0.2, math.log(1.25), "pmp") == pytest.approx(0.25)
+    assert theory.posterior_bound(0.5, 1.0) == pytest.approx(math.e / (1 + math.e))
 
 
 # --- empirical epsilon lower bound (metrics.epsilon_lower_bound) ---------------------------------------------

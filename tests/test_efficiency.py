@@ -131,7 +131,22 @@ def test_notebook_quick_run_writes_k95(quick_book):
     """notebooks/05_shadow_efficiency.py ran in the quick book and saved k95 per group and the curves."""
     import json
 
-    quick_book.require_success()
+    assert quick_book.chapter("05_shadow_efficiency").ok
     out = json.loads((quick_book.root / "results" / "05_shadow_efficiency.json").read_text())
     assert set(out["k95_auroc"]) == {"all", "under-represented", "memorized"}
     assert out["curves"] and {"variant", "group", "k", "auroc"} <= set(out["curves"][0])
+
+
+def test_k_at_and_share_of_full_read_the_tables():
+    import pandas as pd
+
+    k_table = pd.DataFrame({"criterion": ["AUROC", "AUROC"], "group": ["all", "memorized"],
+                            "variant": ["online_fixed"] * 2, "k": [8, 2]})
+    assert E.k_at(k_table, "AUROC", "memorized") == 2.0
+    with pytest.raises(KeyError):
+        E.k_at(k_table, "AUROC", "nobody")
+    curve_table = pd.DataFrame({"variant": ["online_fixed"] * 3, "group": ["all"] * 3, "k": [2, 4, 16],
+                                "full": [False, False, True], "auroc": [0.6, 0.65, 0.7]})
+    assert E.share_of_full(curve_table, "all", "auroc", k=2, chance=0.5) == pytest.approx(0.5)
+    assert E.share_of_full(curve_table, "all", "auroc", k=4) == pytest.approx(0.65 / 0.7)
+    assert np.isnan(E.share_of_full(curve_table, "all", "auroc", k=3))  # no such budget

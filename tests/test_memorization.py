@@ -1,6 +1,7 @@
 """Feldman–Zhang memorization and the privacy score on planted data."""
 
 import numpy as np
+import pytest
 
 from mia_lib import memorization as M
 from mia_lib import train
@@ -40,3 +41,16 @@ def test_bins():
     b = M.bin_index(np.array([-0.5, 0.0, 0.01, 0.1, 0.2, 0.5, 0.51, 1.0, np.nan]))
     assert b.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, -1]
     assert len(M.MEM_BIN_LABELS) == len(M.MEM_BINS) - 1
+
+
+def test_bin_subsets_and_top_fraction():
+    mem = np.array([-0.2, 0.0, 0.05, 0.3, 0.9, np.nan, 0.9, 0.6, 0.1, 0.2])
+    subsets = M.bin_subsets(mem)
+    assert list(subsets) == list(M.MEM_BIN_LABELS)
+    assert [int(s.sum()) for s in subsets.values()] == [2, 2, 2, 3]  # NaN falls in no bin
+    top = M.top_fraction(mem, 0.2)
+    assert list(np.flatnonzero(top)) == [4, 6]  # the two 0.9s, in index order
+    assert list(M.most_memorized(mem, 4)) == [4, 6, 7, 3] and M.most_memorized(mem, 10)[-1] == 5  # NaN last
+    assert M.top_fraction(mem[:3], 0.1).sum() == 1  # at least one
+    with pytest.raises(ValueError):
+        M.top_fraction(mem, 0.0)

@@ -37,6 +37,8 @@ def gradient_norm(pool, target_ids=None, batch_size: int = 256) -> np.ndarray:
         ``pool.keep[target_ids]``.
     Raises:
         ValueError: the pool has no saved parameters, or a target id is out of range.
+
+    Used in chapter 7.
     """
     if pool.params is None:
         raise ValueError("gradient_norm is a white-box attack: it needs the pool's parameters; train the pool with "

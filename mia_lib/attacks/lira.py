@@ -97,6 +97,8 @@ def lira_scores(phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=N
         variants: names from :data:`VARIANTS`.
     Returns:
         {variant: float64 scores [T, N]}, higher = member. Members are ``keep[target_ids]``.
+
+    Used in chapters 1, 6, 7.
     """
     unknown = set(variants) - set(VARIANTS)
     if unknown:
@@ -124,7 +126,10 @@ def lira_scores(phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=N
 
 def lira(phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=None, online: bool = True,
          fixed_variance: bool = False, two_sided: bool = False) -> np.ndarray:
-    """One LiRA variant's scores [T, N] (higher = member); see the module docstring for the formulas."""
+    """One LiRA variant's scores [T, N] (higher = member); see the module docstring for the formulas.
+
+    Used in chapter 1.
+    """
     name = "online" if online else ("offline_two_sided" if two_sided else "offline")
     return lira_scores(phi, keep, target_ids, shadow_ids, [name + ("_fixed" if fixed_variance else "")])[
         name + ("_fixed" if fixed_variance else "")]

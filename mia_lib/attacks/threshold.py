@@ -13,6 +13,8 @@ def loss_attack(loss: np.ndarray, target_ids=None) -> np.ndarray:
         target_ids: models to attack (default: all).
     Returns:
         scores float64 [T, N], higher = member; sweep thresholds over them with :mod:`mia_lib.metrics`.
+
+    Used in chapters 1, 7.
     """
     loss = np.asarray(loss, dtype=np.float64)
     return -(loss if target_ids is None else loss[np.asarray(target_ids)])

@@ -137,6 +137,8 @@ def attack_scores(pool, attacks=DEFAULT_ATTACKS, target_ids=None, shadow_ids=Non
         {name: float64 scores [T, N]}, higher = member; the members are ``pool.keep[target_ids]``.
     Raises:
         ValueError: see :func:`check`.
+
+    Used in chapter 3.
     """
     attacks = [attacks] if isinstance(attacks, str) else list(attacks)
     check(pool, attacks, target_ids, shadow_ids)
@@ -169,6 +171,8 @@ def evaluate(scores: dict, is_member: np.ndarray, groups: dict | None = None, n_
         ``_hi``. A group whose (target, example) pairs are all members or all non-members gets NaN measures.
     Raises:
         ValueError: a group without examples.
+
+    Used in chapter 3.
     """
     m = np.atleast_2d(np.asarray(is_member, dtype=bool))
     n = m.shape[1]
@@ -190,10 +194,10 @@ def evaluate(scores: dict, is_member: np.ndarray, groups: dict | None = None, n_
             else:
                 point = metrics.summary(sb, mb, levels)
                 ci = (metrics.bootstrap_ci(sb, mb, n_boot=n_boot, alpha=alpha, seed=seed, levels=levels) if n_boot
-                      else {k: (np.nan, np.nan) for k in measures})
+                      else {k: metrics.NAN_INTERVAL for k in measures})
                 for k in measures:
                     row[k] = point[k]
-                    row[f"{k}_lo"], row[f"{k}_hi"] = ci[k]
+                    row[f"{k}_lo"], row[f"{k}_hi"] = ci[k].lo, ci[k].hi
             rows.append(row)
     front = ["attack", "label", "group", "n_examples", "n_members", "n_nonmembers"]
     ordered = front + [c for k in measures for c in (k, f"{k}_lo", f"{k}_hi")]
@@ -230,6 +234,8 @@ def by_setting(table: pd.DataFrame, settings: dict) -> pd.DataFrame:
     Returns:
         long table with ``setting`` and ``selection`` (the group name) columns and ``group`` in {"All",
         "Under-represented"}, settings in order.
+
+    Used in chapter 3.
     """
     if not (table["group"] == "All").any():
         raise ValueError("the table has no 'All' group")
@@ -253,6 +259,8 @@ def seed_layout(long: pd.DataFrame, level: float = 0.001, ci: bool = True, digit
             fraction).
     Returns:
         DataFrame indexed by (label, setting), attacks and settings in order of appearance.
+
+    Used in chapter 3.
     """
     tpr = metrics.level_name(level)
     pct = f"TPR @ {level:.1%} FPR"
@@ -285,6 +293,8 @@ def cells(long: pd.DataFrame, level: float = 0.001) -> pd.DataFrame:
     Returns:
         DataFrame with the key columns (``attack``, ``label``, ``setting``, ``selection`` and ``source`` when
         present) and ``{auroc,tpr}_{all,under}`` with ``_lo`` / ``_hi``.
+
+    Used in chapter 3.
     """
     keys = [k for k in ("attack", "label", "setting", "selection", "source") if k in long.columns]
     tpr = metrics.level_name(level)
@@ -310,6 +320,8 @@ def claims(cells_: pd.DataFrame, strongest: str = "lira_online") -> dict:
         "singletons_beat_random": DataFrame per (attack, source) with bool ``auroc`` and ``tpr`` columns,
         "best_attack": Series setting → attack with the highest under-represented AUROC,
         "strongest_is_best": bool Series per setting (``best_attack == strongest``)}.
+
+    Used in chapter 3.
     """
     under = cells_["auroc_under_lo"] > cells_["auroc_all_hi"]
     idx = ["attack", "source"]

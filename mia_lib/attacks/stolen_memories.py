@@ -1,4 +1,5 @@
-"""White-box membership inference: Stolen Memories (Leino & Fredrikson, USENIX Security 2020) and activations.
+"""Stolen Memories (Leino & Fredrikson, USENIX Security 2020): the white-box attack that compares a model's
+(local linear) weights with a proxy's, from the Bayes-optimal linear attack to the layer-wise meta attack.
 
 **Idea.** A model that overfits uses features *idiosyncratically*: a feature that happens to be more common in
 the training set than in the population (sunglasses on photos of one celebrity) gets weight for that class. A
@@ -43,14 +44,9 @@ Where the paper had to be interpreted (the notebook states these too):
 * the meta model is fitted, and the precision threshold calibrated, on practice (shadow) models that share the
   target's architecture and recipe.
 
-**Calibration for precision** (:func:`calibrate_threshold`, :func:`precision_recall_at`): the attacker picks the
-lowest score threshold whose precision on its own practice data reaches the precision it asks for, then applies
-that threshold to the target.
-
-**Activation signals** (:func:`activation_signals`): per-example statistics of the target's hidden activations
-(L2 norm and share of active units), which the notebook calibrates per example with LiRA's Gaussian test.
-The gradient-norm signal lives in :mod:`mia_lib.attacks.gradnorm` and is re-exported here as
-:func:`gradient_norm`.
+Calibrating the scores for precision (:func:`mia_lib.metrics.calibrate_threshold`,
+:func:`mia_lib.metrics.calibrated_precision`) lives in :mod:`mia_lib.metrics`; activation signals in
+:mod:`mia_lib.attacks.activations`, the gradient norm in :mod:`mia_lib.attacks.gradnorm`.
 """
 
 from __future__ import annotations
@@ -66,7 +62,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from .. import models, train
-from .gradnorm import gradient_norm  # noqa: F401  (re-exported: the gradient-norm white-box signal)
+from ..pool import recipe
 
 TERMS = ("linear", "quadratic", "offset")
 _PROXY_TAG = 0x70726F78  # "prox": keeps the proxies' random streams apart from the pool's
@@ -172,6 +168,8 @@ def gaussian_membership_demo(d: int = 50, n_classes: int = 10, n_per_class: int 
         dict with ``X`` [2M, d], ``y`` [2M], ``is_member`` bool [2M], ``closed_form`` [2M]
         (:func:`bayes_membership_llr` with the true μ*, σ² and the training means), ``scores`` [2M]
         (:func:`linear_attack` from the two models' weights), ``W_target``, ``W_proxy`` [C, d], ``var`` [d].
+
+    Used in chapter 7.
     """
     rng = np.random.default_rng(seed)
     mu = rng.normal(size=(n_classes, d)) * spread
@@ -283,11 +281,6 @@ def _proxy_seed(seed: int, model_id: int, layer: int, half: int) -> int:
     return int(np.random.SeedSequence([seed, _PROXY_TAG, model_id, layer, half]).generate_state(1)[0])
 
 
-def _recipe(cfg) -> train.Recipe:
-    return train.Recipe(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
-                        weight_decay=cfg.weight_decay, optimizer=cfg.optimizer)
-
-
 def _fresh_g(pool, layer: int, seed: int) -> nn.Module:
     fresh = train.init_states(pool.cfg.model, tuple(pool.dataset.X.shape[1:]), pool.dataset.n_classes, [seed])[0]
     return split(fresh, layer)[1]
@@ -308,7 +301,7 @@ def _train_heads(pool, feats: list[torch.Tensor], layer: int, heads: list[tuple[
     modules = [_fresh_g(pool, layer, s) for s in seeds]
     X_all = torch.cat(feats)
     params, buffers = train.train_vmapped(modules, X_all, y.repeat(len(feats)), schedule + offsets,
-                                          _recipe(pool.cfg), dev, progress=False)
+                                          recipe(pool.cfg), dev, progress=False)
     out = []
     for j, m in enumerate(modules):
         m = copy.deepcopy(m)
@@ -435,6 +428,8 @@ def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | Non
         calibrate thresholds on scores it did not fit), ``layer_scores`` [T, N, L] (each layer's unfitted attack),
         ``features`` [T, N, L, 3], ``practice_features`` [P, N, L, 3], ``meta`` (the pipeline fitted on all
         practice models) and ``layer_names`` [L].
+
+    Used in chapter 7.
     """
     targets = np.asarray(target_ids, dtype=np.int64).ravel()
     practice = np.asarray(practice_ids, dtype=np.int64).ravel()
@@ -461,113 +456,11 @@ def fewest_shadows(keep, shadow_ids, least: int = 2) -> int | None:
 
     Used to give LiRA the same number of trained models as another attack. Returns None when even all of them
     do not.
+
+    Used in chapter 7.
     """
     k = np.asarray(keep, dtype=bool)[np.asarray(shadow_ids, dtype=np.int64)]
     n_in = np.cumsum(k, axis=0)
     n_out = np.arange(1, k.shape[0] + 1)[:, None] - n_in
     ok = ((n_in >= least) & (n_out >= least)).all(1)
     return int(np.flatnonzero(ok)[0]) + 1 if ok.any() else None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Calibration for precision
-# ---------------------------------------------------------------------------------------------------------------
-
-def calibrate_threshold(scores, is_member, precision: float, min_positives: int = 1) -> float:
-    """The lowest threshold whose precision on the attacker's own data reaches ``precision``.
-
-    Predictions are "member" where score ≥ threshold. Among all thresholds (the distinct scores) that predict at
-    least ``min_positives`` members and reach the asked precision, the lowest is returned (it has the largest
-    recall). ``inf`` when none does (the attacker then never claims membership).
-
-    Args:
-        scores: float [...] practice scores; is_member: bool [...] their membership; precision: in (0, 1].
-    Returns:
-        threshold (float).
-    """
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    m = np.asarray(is_member, dtype=bool).ravel()
-    order = np.argsort(-s, kind="stable")
-    s, m = s[order], m[order]
-    tp = np.cumsum(m)
-    k = np.arange(1, s.size + 1)
-    last = np.r_[s[1:] != s[:-1], True]  # a threshold takes every tied score at once
-    ok = last & (k >= min_positives) & (tp >= precision * k - 1e-12)
-    return float(s[np.flatnonzero(ok)[-1]]) if ok.any() else float("inf")
-
-
-def precision_recall_at(scores, is_member, threshold: float) -> dict:
-    """Precision, recall and counts of the rule "member iff score ≥ threshold".
-
-    Returns:
-        dict with ``precision`` (NaN when nothing is predicted), ``recall``, ``n_positive``, ``n_true_positive``.
-    """
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    m = np.asarray(is_member, dtype=bool).ravel()
-    pred = s >= threshold
-    n_pos, tp = int(pred.sum()), int((pred & m).sum())
-    return {"precision": tp / n_pos if n_pos else float("nan"), "recall": tp / max(int(m.sum()), 1),
-            "n_positive": n_pos, "n_true_positive": tp}
-
-
-def calibrated_precision(practice_scores, practice_member, target_scores, target_member, precisions,
-                         min_positives: int = 1, n_boot: int = 0, seed: int = 0) -> list[dict]:
-    """Calibrate a threshold on practice data for each asked precision and measure it on the targets.
-
-    Args:
-        practice_scores, practice_member: the attacker's own scores [P, N] and membership.
-        target_scores, target_member: [T, N] on the targets. precisions: asked precisions.
-        min_positives: see :func:`calibrate_threshold`.
-        n_boot: bootstrap replicates for a 95% interval of the achieved precision (resampling target examples,
-            i.e. columns, as :func:`mia_lib.metrics.bootstrap_ci` does); 0 for none.
-    Returns:
-        one dict per asked precision: ``precision_target``, ``threshold``, ``precision_practice``,
-        ``precision_achieved`` (on the targets; NaN when nothing is predicted), ``recall``, ``n_positive``,
-        ``n_true_positive`` and, with ``n_boot``, ``precision_achieved_ci`` = (low, high).
-    """
-    ts = np.atleast_2d(np.asarray(target_scores, dtype=np.float64))
-    tm = np.atleast_2d(np.asarray(target_member, dtype=bool))
-    rng = np.random.default_rng(seed)
-    cols = [rng.integers(0, ts.shape[1], ts.shape[1]) for _ in range(n_boot)]
-    rows = []
-    for p in precisions:
-        t = calibrate_threshold(practice_scores, practice_member, p, min_positives)
-        on_p = precision_recall_at(practice_scores, practice_member, t)
-        on_t = precision_recall_at(ts, tm, t)
-        row = {"precision_target": float(p), "threshold": t, "precision_practice": on_p["precision"],
-               "precision_achieved": on_t["precision"], "recall": on_t["recall"],
-               "n_positive": on_t["n_positive"], "n_true_positive": on_t["n_true_positive"]}
-        if n_boot:
-            draws = [precision_recall_at(ts[:, c], tm[:, c], t)["precision"] for c in cols]
-            draws = [d for d in draws if np.isfinite(d)]
-            row["precision_achieved_ci"] = (tuple(np.quantile(draws, [0.025, 0.975]).tolist()) if draws
-                                            else (float("nan"), float("nan")))
-        rows.append(row)
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Activation signals
-# ---------------------------------------------------------------------------------------------------------------
-
-def activation_signals(pool, model_ids=None, layer: int = -1) -> dict[str, np.ndarray]:
-    """Per-example statistics of a model's activations after slice ``layer`` (default: the last hidden one).
-
-    Args:
-        pool: a ShadowPool with saved parameters. model_ids: models (default: all K).
-        layer: slice index into :func:`layer_names` (negative counts from the end; 0, the input, is refused).
-    Returns:
-        {"act_norm": float64 [M, N] L2 norm of h(x), "act_active": float64 [M, N] share of units > 0}.
-    """
-    k = pool.keep.shape[0]
-    ids = np.arange(k) if model_ids is None else np.asarray(model_ids, dtype=np.int64).ravel()
-    n_layers = len(layer_names(pool.model(int(ids[0]))))
-    layer = layer % n_layers
-    if layer == 0:
-        raise ValueError("layer 0 is the input; pick a hidden slice")
-    norms, active = [], []
-    for m in ids:
-        a = _features(split(pool.model(int(m)), layer)[0], pool.dataset.X).flatten(1).double()
-        norms.append(a.norm(dim=1).numpy())
-        active.append((a > 0).double().mean(1).numpy())
-    return {"act_norm": np.stack(norms), "act_active": np.stack(active)}
