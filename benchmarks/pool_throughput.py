@@ -43,7 +43,7 @@ def gemm_flops(dev: torch.device, n: int = 2048, reps: int = 10) -> float:
         a @ b
         _sync(dev)
         best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def time_pool_and_loop(ds: data.Dataset, model: str, k: int, recipe: train.Recipe, dev, loop: bool = True) -> dict:
@@ -100,8 +100,11 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     dev = train.device(args.device)
     recipe = train.Recipe(epochs=args.epochs, batch_size=64)
-    hw = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{platform.processor() or 'CPU'}, " \
-                                                                    f"{torch.get_num_threads()} threads"
+    hw = (
+        torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
+    )
     print(f"device: {dev} ({hw}); torch {torch.__version__}; K={args.k}, epochs={args.epochs}, batch 64")
     peak = gemm_flops(dev)
     print(f"large GEMM: {peak / 1e9:.1f} GFLOP/s")
@@ -110,25 +113,37 @@ def main(argv=None) -> dict:
     digits = data.load("digits")
     r = time_pool_and_loop(digits, "mlp", args.k, recipe, dev)
     ratio = r["loop_s"] / r["pool_s"]
-    print(f"digits MLP   pool {args.k / r['pool_s']:8.1f} models/s   loop {args.k / r['loop_s']:8.1f} models/s   "
-          f"ratio {ratio:.2f}x (target >= 5x)   utilization {r['flops'] / r['pool_s'] / peak:.2f}")
+    print(
+        f"digits MLP   pool {args.k / r['pool_s']:8.1f} models/s   loop {args.k / r['loop_s']:8.1f} models/s   "
+        f"ratio {ratio:.2f}x (target >= 5x)   utilization {r['flops'] / r['pool_s'] / peak:.2f}"
+    )
     res["digits_mlp"] = {**r, "ratio": ratio, "utilization": r["flops"] / r["pool_s"] / peak}
 
     big = data.load(args.dataset)
-    r = time_pool_and_loop(big, args.model, args.k, train.Recipe(epochs=max(1, args.epochs // 5), batch_size=64),
-                           dev, loop=args.model == "mlp" or dev.type == "cuda")
+    r = time_pool_and_loop(
+        big,
+        args.model,
+        args.k,
+        train.Recipe(epochs=max(1, args.epochs // 5), batch_size=64),
+        dev,
+        loop=args.model == "mlp" or dev.type == "cuda",
+    )
     util = r["flops"] / r["pool_s"] / peak
     line = f"{args.dataset} {args.model} pool {args.k / r['pool_s']:8.1f} models/s"
     if "loop_s" in r:
         line += f"   loop {args.k / r['loop_s']:8.1f} models/s   ratio {r['loop_s'] / r['pool_s']:.2f}x"
-    print(line + f"   useful {r['flops'] / r['pool_s'] / 1e9:.1f} GFLOP/s   utilization {util:.2f} "
-                 f"(target >= 0.6 for the MLP on CPU)")
+    print(
+        line + f"   useful {r['flops'] / r['pool_s'] / 1e9:.1f} GFLOP/s   utilization {util:.2f} "
+        f"(target >= 0.6 for the MLP on CPU)"
+    )
     res[f"{args.dataset}_{args.model}"] = {**r, "utilization": util}
 
     for a in (1, 5):
         s = time_scoring(a=a)
-        print(f"scoring K=256 N=5000 A={a}: phi {s['phi_s']:.3f} s, phi + LiRA (6 variants) + memorization + "
-              f"privacy score {s['total_s']:.3f} s (target < 1 s)")
+        print(
+            f"scoring K=256 N=5000 A={a}: phi {s['phi_s']:.3f} s, phi + LiRA (6 variants) + memorization + "
+            f"privacy score {s['total_s']:.3f} s (target < 1 s)"
+        )
         res[f"scoring_a{a}"] = s
     if args.json:
         with open(args.json, "w") as f:

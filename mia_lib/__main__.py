@@ -95,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {result.output} ({result.seconds:.1f} s)", flush=True)
             return 0
         return build.book(
-            args.root, parameters=parameters, quick=args.quick, fail_fast=args.fail_fast, progress_bar=not args.no_progress
+            args.root,
+            parameters=parameters,
+            quick=args.quick,
+            fail_fast=args.fail_fast,
+            progress_bar=not args.no_progress,
         )
     except errors.NotebookFailed:
         return 1  # the error paragraph has been printed already

@@ -48,9 +48,11 @@ def _atomic_write(path: Path, write) -> Path:
 
 def save_json(path: Path, obj: dict) -> Path:
     """Write a dict as pretty JSON atomically."""
+
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=True)
+
     return _atomic_write(Path(path), write)
 
 
@@ -62,9 +64,11 @@ def load_json(path: Path) -> dict | None:
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> Path:
     """Write named arrays to an ``.npz`` atomically."""
+
     def write(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+
     return _atomic_write(Path(path), write)
 
 
@@ -76,9 +80,11 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> Path:
     """Write a dict of tensors atomically with ``torch.save``."""
+
     def write(tmp):
         with open(tmp, "wb") as f:
             torch.save({k: v.cpu() for k, v in tensors.items()}, f)
+
     return _atomic_write(Path(path), write)
 
 

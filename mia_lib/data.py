@@ -64,8 +64,10 @@ class Dataset:
     def __post_init__(self):
         n = self.X.shape[0]
         if self.X.ndim != 4 or self.y.shape != (n,) or self.group.shape != (n,):
-            raise ValueError(f"Dataset {self.name!r} needs X [N,C,H,W], y [N], group [N]; got "
-                             f"{tuple(self.X.shape)}, {tuple(self.y.shape)}, {tuple(self.group.shape)}.")
+            raise ValueError(
+                f"Dataset {self.name!r} needs X [N,C,H,W], y [N], group [N]; got "
+                f"{tuple(self.X.shape)}, {tuple(self.y.shape)}, {tuple(self.group.shape)}."
+            )
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -82,8 +84,15 @@ class Dataset:
 # Public entry points
 
 
-def load(name: str, *, data_dir: str | None = None, n: int | None = None, size: int | None = None,
-         split: str = "train", seed: int = 0) -> Dataset:
+def load(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    n: int | None = None,
+    size: int | None = None,
+    split: str = "train",
+    seed: int = 0,
+) -> Dataset:
     """Load one source as a single-group dataset (``group`` all zeros).
 
     Args:
@@ -118,8 +127,16 @@ def load(name: str, *, data_dir: str | None = None, n: int | None = None, size: 
     return _resized(_take(_full(name, data_dir, split), n, split, seed), size)
 
 
-def mixture(over: str, under: str, n_under: int, *, n_over: int | None = None, data_dir: str | None = None,
-            size: int | None = None, seed: int = 0) -> Dataset:
+def mixture(
+    over: str,
+    under: str,
+    n_under: int,
+    *,
+    n_over: int | None = None,
+    data_dir: str | None = None,
+    size: int | None = None,
+    seed: int = 0,
+) -> Dataset:
     """An over-represented group (group 0) plus a small under-represented group (group 1), shuffled together.
 
     The over group is exactly ``load(over, n=n_over, size=size, data_dir=data_dir, seed=seed)``. The under group
@@ -147,8 +164,9 @@ def mixture(over: str, under: str, n_under: int, *, n_over: int | None = None, d
     _check_n(n_over, "n_over")
     _check_n(size, "size")
     if over == under:
-        raise ValueError(f"The over- and under-represented groups must come from different sources, got {over!r} "
-                         f"twice.")
+        raise ValueError(
+            f"The over- and under-represented groups must come from different sources, got {over!r} twice."
+        )
     if over in ("fontdigits", "augmnist"):  # made on demand: load() makes exactly n_over
         if n_over is None:
             n_over = N_OVER_DEFAULT if over == "fontdigits" else len(mnist5k_split(N_OVER_DEFAULT, seed)[1])
@@ -162,8 +180,10 @@ def mixture(over: str, under: str, n_under: int, *, n_over: int | None = None, d
     if under == "augmnist":
         held_out = mnist5k_split(n_over if over == "mnist5k" else N_OVER_DEFAULT, seed)[1]
         if n_under > len(held_out):
-            raise ValueError(f"n_under={n_under} is larger than the {len(held_out)} mnist5k images held out of the "
-                             f"over-represented group that 'augmnist' can use.")
+            raise ValueError(
+                f"n_under={n_under} is larger than the {len(held_out)} mnist5k images held out of the "
+                f"over-represented group that 'augmnist' can use."
+            )
         under_ds = _augmnist(held_out, n_under, seed)
     elif under == "fontdigits":
         X, y = render_fontdigits(n_under, size=H, seed=seed)
@@ -173,19 +193,24 @@ def mixture(over: str, under: str, n_under: int, *, n_over: int | None = None, d
         if full.n_classes > over_ds.n_classes:  # e.g. CIFAR-100 under CIFAR-10: keep its first classes, as the seed
             full = replace(full.subset(full.y < over_ds.n_classes), n_classes=over_ds.n_classes)
         if n_under > len(full):
-            raise ValueError(f"n_under={n_under} is larger than the under-represented source {under!r} can "
-                             f"provide ({len(full)} examples).")
+            raise ValueError(
+                f"n_under={n_under} is larger than the under-represented source {under!r} can "
+                f"provide ({len(full)} examples)."
+            )
         under_ds = _take(full, n_under, "train", seed)
 
     if under_ds.X.shape[1] == 3 and C == 1:  # e.g. SVHN under MNIST: grayscale, as the seed does
         luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         under_ds = replace(under_ds, X=(under_ds.X * luma).sum(1, keepdim=True))
     if under_ds.X.shape[1] != C:
-        raise ValueError(f"Channel mismatch: {over!r} images have {C} channel(s) but {under!r} images have "
-                         f"{under_ds.X.shape[1]}; mix sources with the same number of channels.")
+        raise ValueError(
+            f"Channel mismatch: {over!r} images have {C} channel(s) but {under!r} images have "
+            f"{under_ds.X.shape[1]}; mix sources with the same number of channels."
+        )
     if under_ds.n_classes != over_ds.n_classes:
-        raise ValueError(f"Label-space mismatch: {over!r} has {over_ds.n_classes} classes but {under!r} has "
-                         f"{under_ds.n_classes}.")
+        raise ValueError(
+            f"Label-space mismatch: {over!r} has {over_ds.n_classes} classes but {under!r} has {under_ds.n_classes}."
+        )
     X_under = _resize(under_ds.X, (H, W))
 
     order = torch.from_numpy(_rng(seed, "mixture:shuffle").permutation(n_over + n_under))
@@ -219,8 +244,10 @@ def query_views(X: torch.Tensor, n_queries: int, flippable: bool) -> torch.Tenso
     if flippable:
         recipe += [(True, dx, dy) for dx, dy in shifts]
     if not 1 <= n_queries <= len(recipe):
-        raise ValueError(f"n_queries must be between 1 and {len(recipe)} (the distinct views for "
-                         f"{'flippable' if flippable else 'non-flippable'} data), got {n_queries}.")
+        raise ValueError(
+            f"n_queries must be between 1 and {len(recipe)} (the distinct views for "
+            f"{'flippable' if flippable else 'non-flippable'} data), got {n_queries}."
+        )
     return torch.stack([_shift(X.flip(-1) if flip else X, dx, dy) for flip, dx, dy in recipe[:n_queries]])
 
 
@@ -344,8 +371,9 @@ def _torchvision(name: str, data_dir: str | None, split: str) -> tuple[torch.Ten
     from torchvision import datasets
 
     if data_dir is None:
-        raise ValueError(f"{name!r} is read from disk: pass data_dir, the folder holding {_expected(name)} "
-                         f"(nothing is downloaded).")
+        raise ValueError(
+            f"{name!r} is read from disk: pass data_dir, the folder holding {_expected(name)} (nothing is downloaded)."
+        )
     root = _torchvision_root(name, data_dir, split)
     try:
         if name == "mnist":
@@ -360,13 +388,18 @@ def _torchvision(name: str, data_dir: str | None, split: str) -> tuple[torch.Ten
         X = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
         return X, torch.tensor(ds.targets, dtype=torch.long), len(ds.classes)
     except RuntimeError as err:  # torchvision's checksum test failed
-        raise ValueError(f"{name!r}: files were found under {root} but torchvision rejected them ({err}); "
-                         f"nothing is downloaded.") from err
+        raise ValueError(
+            f"{name!r}: files were found under {root} but torchvision rejected them ({err}); nothing is downloaded."
+        ) from err
 
 
 def _expected(name: str) -> str:
-    return {"mnist": "MNIST/raw/", "svhn": "svhn/train_32x32.mat (or train_32x32.mat)",
-            "cifar10": "cifar-10-batches-py/", "cifar100": "cifar-100-python/"}[name]
+    return {
+        "mnist": "MNIST/raw/",
+        "svhn": "svhn/train_32x32.mat (or train_32x32.mat)",
+        "cifar10": "cifar-10-batches-py/",
+        "cifar100": "cifar-100-python/",
+    }[name]
 
 
 def _torchvision_root(name: str, data_dir: str, split: str) -> str:
@@ -391,8 +424,10 @@ def _torchvision_root(name: str, data_dir: str, split: str) -> str:
         files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
     missing = [f for f in files if not os.path.isfile(os.path.join(folder, f))]
     if missing:
-        raise ValueError(f"{name!r} was not found: looked for {os.path.join(folder, missing[0])} "
-                         f"({len(missing)} of {len(files)} expected files missing); nothing is downloaded.")
+        raise ValueError(
+            f"{name!r} was not found: looked for {os.path.join(folder, missing[0])} "
+            f"({len(missing)} of {len(files)} expected files missing); nothing is downloaded."
+        )
     return data_dir
 
 
@@ -423,7 +458,7 @@ def _shift(X: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     """Move the content of [..., H, W] images by (dx, dy) pixels (+x right, +y down), zero-filling the border."""
     H, W = X.shape[-2:]
     padded = F.pad(X, (1, 1, 1, 1))
-    return padded[..., 1 - dy:1 - dy + H, 1 - dx:1 - dx + W]
+    return padded[..., 1 - dy : 1 - dy + H, 1 - dx : 1 - dx + W]
 
 
 def _resize(X: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -438,8 +473,14 @@ def _resized(ds: Dataset, size: int | None) -> Dataset:
 
 
 def _dataset(X: torch.Tensor, y: torch.Tensor, name: str, n_classes: int = 10) -> Dataset:
-    return Dataset(X=X.float().contiguous(), y=y.long(), group=torch.zeros(len(y), dtype=torch.int8), name=name,
-                   n_classes=n_classes, flippable=name in ("cifar10", "cifar100"))
+    return Dataset(
+        X=X.float().contiguous(),
+        y=y.long(),
+        group=torch.zeros(len(y), dtype=torch.int8),
+        name=name,
+        n_classes=n_classes,
+        flippable=name in ("cifar10", "cifar100"),
+    )
 
 
 def _check_name(name: str) -> None:

@@ -111,8 +111,9 @@ def lira_from_masks(phi_t, phi_s, in_mask, out_mask, variants=("online_fixed", "
         if v == "online":
             s = _log_normal(phi_t, mean_in, var_in) - _log_normal(phi_t, mean_out, var_out)
         elif v == "online_fixed":
-            shared = 0.5 * (_shared_variance(phi_s, in_mask, var_in, n_in)
-                            + _shared_variance(phi_s, out_mask, var_out, n_out))
+            shared = 0.5 * (
+                _shared_variance(phi_s, in_mask, var_in, n_in) + _shared_variance(phi_s, out_mask, var_out, n_out)
+            )
             s = _log_normal(phi_t, mean_in, shared) - _log_normal(phi_t, mean_out, shared)
         else:
             var = var_out if v == "offline" else _shared_variance(phi_s, out_mask, var_out, n_out)
@@ -123,7 +124,7 @@ def lira_from_masks(phi_t, phi_s, in_mask, out_mask, variants=("online_fixed", "
 
 def k_grid(k_max: int) -> list[int]:
     """Powers of two 1, 2, 4, ... up to ``k_max`` (inclusive)."""
-    return [2 ** i for i in range(int(np.floor(np.log2(max(k_max, 1)))) + 1)]
+    return [2**i for i in range(int(np.floor(np.log2(max(k_max, 1)))) + 1)]
 
 
 def _measures(scores: np.ndarray, is_member: np.ndarray, levels) -> dict:
@@ -131,12 +132,24 @@ def _measures(scores: np.ndarray, is_member: np.ndarray, levels) -> dict:
     if m.sum() < 2 or (~m).sum() < 2:
         return {"auroc": np.nan, **{metrics.level_name(t): np.nan for t in levels}}
     fpr, tpr = metrics.roc_fast(scores, m)
-    return {"auroc": float(np.trapezoid(tpr, fpr)),
-            **{metrics.level_name(t): metrics.tpr_at_fpr(fpr, tpr, t) for t in levels}}
+    return {
+        "auroc": float(np.trapezoid(tpr, fpr)),
+        **{metrics.level_name(t): metrics.tpr_at_fpr(fpr, tpr, t) for t in levels},
+    }
 
 
-def sweep(phi, keep, target_ids, shadow_ids, groups: dict, ks=None, n_rep: int = 10,
-          variants=("online_fixed", "offline_fixed"), seed: int = 0, levels=metrics.FPR_LEVELS) -> pd.DataFrame:
+def sweep(
+    phi,
+    keep,
+    target_ids,
+    shadow_ids,
+    groups: dict,
+    ks=None,
+    n_rep: int = 10,
+    variants=("online_fixed", "offline_fixed"),
+    seed: int = 0,
+    levels=metrics.FPR_LEVELS,
+) -> pd.DataFrame:
     """Attack success against the number of shadow models k per side, per group of examples.
 
     Args:
@@ -169,8 +182,17 @@ def sweep(phi, keep, target_ids, shadow_ids, groups: dict, ks=None, n_rep: int =
     def score(in_mask, out_mask, names, k, rep, full):
         for v, s in lira_from_masks(phi_t, phi_s, in_mask, out_mask, names).items():
             for g, c in cols.items():
-                rows.append({"variant": v, "group": g, "k": k, "rep": rep, "full": full, "n_examples": c.size,
-                             **_measures(s[:, c], keep_t[:, c], levels)})
+                rows.append(
+                    {
+                        "variant": v,
+                        "group": g,
+                        "k": k,
+                        "rep": rep,
+                        "full": full,
+                        "n_examples": c.size,
+                        **_measures(s[:, c], keep_t[:, c], levels),
+                    }
+                )
 
     score(keep_s, ~keep_s, list(variants), int(np.median(smaller)), 0, True)
     rng = np.random.default_rng(seed)
@@ -191,22 +213,29 @@ def curves(table: pd.DataFrame, measures=("auroc", "tpr_at_0.1pct_fpr"), alpha: 
 
     Used in chapter 5.
     """
+
     def agg(part):
         out = {}
         for m in measures:
             v = part[m].to_numpy(dtype=np.float64)
             ok = v[np.isfinite(v)]
             out[m] = ok.mean() if ok.size else np.nan
-            out[m + "_lo"], out[m + "_hi"] = (np.quantile(ok, [alpha / 2, 1 - alpha / 2]) if ok.size
-                                              else (np.nan, np.nan))
+            out[m + "_lo"], out[m + "_hi"] = (
+                np.quantile(ok, [alpha / 2, 1 - alpha / 2]) if ok.size else (np.nan, np.nan)
+            )
         return pd.Series(out)
 
     keys = ["variant", "group", "full", "k"]
     return table.groupby(keys, sort=False)[list(measures)].apply(agg).reset_index()
 
 
-def k_to_reach(table: pd.DataFrame, measure: str = "auroc", fraction: float = 0.95, chance: float | None = None,
-               per_rep: bool = False) -> pd.DataFrame:
+def k_to_reach(
+    table: pd.DataFrame,
+    measure: str = "auroc",
+    fraction: float = 0.95,
+    chance: float | None = None,
+    per_rep: bool = False,
+) -> pd.DataFrame:
     """Smallest k at which each (variant, group) reaches ``fraction`` of its own full-pool value.
 
     The target is ``fraction × full`` or, with ``chance`` given (0.5 for AUROC), ``chance + fraction × (full −
@@ -234,8 +263,14 @@ def k_to_reach(table: pd.DataFrame, measure: str = "auroc", fraction: float = 0.
             mean = rows_rep.groupby("k")[measure].mean().sort_index()
             hit = mean.index[mean.to_numpy() >= target]
             k = np.nan if not np.isfinite(full_value) else (int(hit[0]) if len(hit) else full_k)
-            row = {"variant": v, "group": g, "full_value": full_value, "target": target, "k": k,
-                   "reached_before_full": bool(len(hit)) and np.isfinite(full_value)}
+            row = {
+                "variant": v,
+                "group": g,
+                "full_value": full_value,
+                "target": target,
+                "k": k,
+                "reached_before_full": bool(len(hit)) and np.isfinite(full_value),
+            }
             if per_rep:
                 row["rep"] = rep
             rows.append(row)
@@ -258,8 +293,9 @@ def k_at(k_table: pd.DataFrame, criterion: str, group: str, variant: str = "onli
     return float(row["k"].iloc[0])
 
 
-def share_of_full(curve_table: pd.DataFrame, group: str, measure: str, k: int = 2, chance: float = 0.0,
-                  variant: str = "online_fixed") -> float:
+def share_of_full(
+    curve_table: pd.DataFrame, group: str, measure: str, k: int = 2, chance: float = 0.0, variant: str = "online_fixed"
+) -> float:
     """Share of the full pool's value (above ``chance``) that k shadow models per side reach, on the mean curve.
 
     Args:

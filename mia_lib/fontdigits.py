@@ -15,11 +15,27 @@ SIZES = (8, 28, 32)  # sizes with a native rendering recipe; mia_lib.data resize
 # the symbol fonts (cmex10, cmsy10, STIXSiz*, STIXNonUni*), cmmi10 (old-style figures), the *Display fonts
 # (no digits) and LastResortHE (the same box for every character).
 FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
-    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf", "DejaVuSansMono-BoldOblique.ttf",
-    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
-    "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf", "cmti10.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSerif-BoldItalic.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-Oblique.ttf",
+    "DejaVuSansMono-BoldOblique.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBolIta.ttf",
+    "cmr10.ttf",
+    "cmss10.ttf",
+    "cmtt10.ttf",
+    "cmb10.ttf",
+    "cmti10.ttf",
 )
 
 
@@ -47,8 +63,10 @@ def render(n: int, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, t
     from PIL import Image, ImageFilter
 
     if size not in SIZES:
-        raise ValueError(f"fontdigits renders natively at sizes {SIZES}, got {size}; "
-                         f"mia_lib.data.render_fontdigits resizes to other sizes.")
+        raise ValueError(
+            f"fontdigits renders natively at sizes {SIZES}, got {size}; "
+            f"mia_lib.data.render_fontdigits resizes to other sizes."
+        )
     fonts = _fonts()
     labels = np.arange(n) % 10
     font_idx = rng.integers(len(fonts), size=n)
@@ -61,9 +79,12 @@ def render(n: int, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, t
     images = np.empty((n, size, size), dtype=np.float32)
     for i in range(n):
         glyph = _glyph(fonts[font_idx[i]], str(labels[i]))
-        glyph = glyph.transform(glyph.size, Image.Transform.AFFINE,
-                                _inverse_affine(angle[i], shear[i], x_scale[i], glyph.size),
-                                resample=Image.Resampling.BILINEAR)
+        glyph = glyph.transform(
+            glyph.size,
+            Image.Transform.AFFINE,
+            _inverse_affine(angle[i], shear[i], x_scale[i], glyph.size),
+            resample=Image.Resampling.BILINEAR,
+        )
         k = int(thicken[i])
         left, top, right, bottom = glyph.getbbox()
         glyph = glyph.crop((left - k, top - k, right + k, bottom + k))  # filter only the glyph's neighbourhood
@@ -82,8 +103,9 @@ def _fonts() -> tuple:
     from PIL import ImageFont
 
     folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
-    fonts = tuple(ImageFont.truetype(os.path.join(folder, f), 128) for f in FONT_FILES
-                  if os.path.isfile(os.path.join(folder, f)))
+    fonts = tuple(
+        ImageFont.truetype(os.path.join(folder, f), 128) for f in FONT_FILES if os.path.isfile(os.path.join(folder, f))
+    )
     if len(fonts) < 4:
         raise ValueError(f"Only {len(fonts)} of the expected digit fonts were found in {folder}.")
     return fonts
@@ -142,5 +164,5 @@ def _place(patch: np.ndarray, size: int, top: int, left: int) -> np.ndarray:
     h, w = patch.shape
     r0, c0 = max(top, 0), max(left, 0)
     r1, c1 = min(top + h, size), min(left + w, size)
-    canvas[r0:r1, c0:c1] = patch[r0 - top:r1 - top, c0 - left:c1 - left]
+    canvas[r0:r1, c0:c1] = patch[r0 - top : r1 - top, c0 - left : c1 - left]
     return canvas

@@ -168,8 +168,7 @@ def _weighted_summary(order_member, order_col, group_end, weights_col, levels) -
     return out
 
 
-def bootstrap_ci(scores, is_member, n_boot: int = 200, alpha: float = 0.05, seed: int = 0,
-                 levels=FPR_LEVELS) -> dict:
+def bootstrap_ci(scores, is_member, n_boot: int = 200, alpha: float = 0.05, seed: int = 0, levels=FPR_LEVELS) -> dict:
     """Percentile bootstrap CIs of :func:`summary`'s measures, resampling examples (columns of [T, N]).
 
     A replicate draws N columns with replacement; its ROC equals the ROC of the pooled scores with each
@@ -218,8 +217,9 @@ def summary_with_ci(scores, is_member, n_boot: int = 200, seed: int = 0, levels=
     return out
 
 
-def by_subset(scores, is_member, subsets: dict, n_boot: int = 200, seed: int = 0, min_count: int = 2,
-              levels=FPR_LEVELS) -> list[dict]:
+def by_subset(
+    scores, is_member, subsets: dict, n_boot: int = 200, seed: int = 0, min_count: int = 2, levels=FPR_LEVELS
+) -> list[dict]:
     """:func:`summary_with_ci` on subsets of examples (columns), one row per subset.
 
     Args:
@@ -296,7 +296,7 @@ def spearman(x, y, n_boot: int = 0, alpha: float = 0.05, seed: int = 0) -> Inter
         rx -= rx.mean(1, keepdims=True)
         ry -= ry.mean(1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
-            boot = (rx * ry).sum(1) / np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+            boot = (rx * ry).sum(1) / np.sqrt((rx**2).sum(1) * (ry**2).sum(1))
         lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2])
     return Interval(rho, float(lo), float(hi))
 
@@ -327,8 +327,9 @@ def clopper_pearson(k, n, alpha: float, side: str) -> np.ndarray:
     return np.where(n > 0, out, np.nan)
 
 
-def epsilon_lower_bound(scores, is_member, delta: float = 0.0, alpha: float = 0.05, thresholds=None,
-                        n_thresholds: int = 64, tails=EPS_TAILS) -> dict:
+def epsilon_lower_bound(
+    scores, is_member, delta: float = 0.0, alpha: float = 0.05, thresholds=None, n_thresholds: int = 64, tails=EPS_TAILS
+) -> dict:
     """A lower bound ε̂ on the ε of an (ε, δ)-DP training algorithm, from an attack's scores (privacy auditing).
 
     Each (target model, example) pair is one trial of the algorithm with the example IN or OUT. (ε, δ)-DP forces
@@ -372,18 +373,41 @@ def epsilon_lower_bound(scores, is_member, delta: float = 0.0, alpha: float = 0.
     tpr_lb = clopper_pearson(tp, n_pos, level, "lower")
     fpr_ub = clopper_pearson(fp, n_neg, level, "upper")
     with np.errstate(divide="ignore", invalid="ignore"):
-        cand = {"tpr": np.log(np.maximum(tpr_lb - delta, 0) / fpr_ub),
-                "tnr": np.log(np.maximum(1 - fpr_ub - delta, 0) / (1 - tpr_lb))}
-    best = {"eps_lower": 0.0, "threshold": np.nan, "tail": None, "tpr": np.nan, "fpr": np.nan, "tpr_lb": np.nan,
-            "fpr_ub": np.nan}
+        cand = {
+            "tpr": np.log(np.maximum(tpr_lb - delta, 0) / fpr_ub),
+            "tnr": np.log(np.maximum(1 - fpr_ub - delta, 0) / (1 - tpr_lb)),
+        }
+    best = {
+        "eps_lower": 0.0,
+        "threshold": np.nan,
+        "tail": None,
+        "tpr": np.nan,
+        "fpr": np.nan,
+        "tpr_lb": np.nan,
+        "fpr_ub": np.nan,
+    }
     for tail in tails:
         e = np.nan_to_num(cand[tail], nan=-np.inf, posinf=np.inf)
         i = int(np.argmax(e))
         if e[i] > best["eps_lower"]:
-            best = {"eps_lower": float(e[i]), "threshold": float(t[i]), "tail": tail, "tpr": tp[i] / n_pos,
-                    "fpr": fp[i] / n_neg, "tpr_lb": float(tpr_lb[i]), "fpr_ub": float(fpr_ub[i])}
-    return {**best, "n_members": int(n_pos), "n_nonmembers": int(n_neg), "n_tests": int(t.size * len(tails)),
-            "alpha": alpha, "confidence": 1 - alpha, "delta": delta}
+            best = {
+                "eps_lower": float(e[i]),
+                "threshold": float(t[i]),
+                "tail": tail,
+                "tpr": tp[i] / n_pos,
+                "fpr": fp[i] / n_neg,
+                "tpr_lb": float(tpr_lb[i]),
+                "fpr_ub": float(fpr_ub[i]),
+            }
+    return {
+        **best,
+        "n_members": int(n_pos),
+        "n_nonmembers": int(n_neg),
+        "n_tests": int(t.size * len(tails)),
+        "alpha": alpha,
+        "confidence": 1 - alpha,
+        "delta": delta,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -423,12 +447,24 @@ def precision_recall_at(scores, is_member, threshold: float) -> dict:
     m = np.asarray(is_member, dtype=bool).ravel()
     pred = s >= threshold
     n_pos, tp = int(pred.sum()), int((pred & m).sum())
-    return {"precision": tp / n_pos if n_pos else float("nan"), "recall": tp / max(int(m.sum()), 1),
-            "n_positive": n_pos, "n_true_positive": tp}
+    return {
+        "precision": tp / n_pos if n_pos else float("nan"),
+        "recall": tp / max(int(m.sum()), 1),
+        "n_positive": n_pos,
+        "n_true_positive": tp,
+    }
 
 
-def calibrated_precision(practice_scores, practice_member, target_scores, target_member, precisions,
-                         min_positives: int = 1, n_boot: int = 0, seed: int = 0) -> list[dict]:
+def calibrated_precision(
+    practice_scores,
+    practice_member,
+    target_scores,
+    target_member,
+    precisions,
+    min_positives: int = 1,
+    n_boot: int = 0,
+    seed: int = 0,
+) -> list[dict]:
     """Calibrate a threshold on practice data for each asked precision and measure it on the targets.
 
     Args:
@@ -453,9 +489,15 @@ def calibrated_precision(practice_scores, practice_member, target_scores, target
         t = calibrate_threshold(practice_scores, practice_member, p, min_positives)
         on_p = precision_recall_at(practice_scores, practice_member, t)
         on_t = precision_recall_at(ts, tm, t)
-        row = {"precision_target": float(p), "threshold": t, "precision_practice": on_p["precision"],
-               "precision_achieved": on_t["precision"], "recall": on_t["recall"],
-               "n_positive": on_t["n_positive"], "n_true_positive": on_t["n_true_positive"]}
+        row = {
+            "precision_target": float(p),
+            "threshold": t,
+            "precision_practice": on_p["precision"],
+            "precision_achieved": on_t["precision"],
+            "recall": on_t["recall"],
+            "n_positive": on_t["n_positive"],
+            "n_true_positive": on_t["n_true_positive"],
+        }
         if n_boot:
             draws = [precision_recall_at(ts[:, c], tm[:, c], t)["precision"] for c in cols]
             draws = [d for d in draws if np.isfinite(d)]
@@ -463,3 +505,111 @@ def calibrated_precision(practice_scores, practice_member, target_scores, target
             row["precision_achieved_ci"] = Interval(on_t["precision"], float(lo), float(hi))
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Differences with a bootstrap CI: the statistics behind every verdict (mia_lib.claims)
+
+
+class _Sorted:
+    """One attack's pooled scores sorted once, so that each bootstrap replicate costs O(T·N)."""
+
+    def __init__(self, scores, is_member):
+        s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+        m = np.atleast_2d(np.asarray(is_member, dtype=bool))
+        _flat(s, m)
+        self.m, self.n = m, s.shape[1]
+        order, self.group_end = _descending(s.ravel())
+        self.order_member, self.order_col = m.ravel()[order], order % self.n
+
+    def measure(self, weights, name: str, levels) -> float:
+        mb = self.m[:, weights > 0]
+        if mb.all() or not mb.any():
+            return np.nan
+        return _weighted_summary(self.order_member, self.order_col, self.group_end, weights, levels)[name]
+
+
+def _level_of(measure: str, levels) -> tuple:
+    names = {level_name(t): t for t in levels}
+    if measure in ("auroc", "advantage"):
+        return tuple(levels)
+    if measure not in names:
+        raise ValueError(f"unknown measure {measure!r}; use auroc, advantage or one of {sorted(names)}")
+    return (names[measure],)
+
+
+def bootstrap_diff(
+    a,
+    b,
+    measure: str = "auroc",
+    n_boot: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+    paired: bool = True,
+    levels=FPR_LEVELS,
+) -> Interval:
+    """A measure of attack A minus the same measure of attack B, with a percentile bootstrap CI of the difference.
+
+    ``paired=True`` (the default) resamples the *same* examples (columns) on both sides: A and B score the same N
+    examples (two attacks on the same targets, or a DP pool and its clip-only twin on the same data), so the
+    interval is that of the paired difference, much narrower than two marginal intervals. ``paired=False``
+    resamples each side on its own (two disjoint subsets of examples, e.g. the most memorized tenth against the
+    rest).
+
+    Args:
+        a, b: (scores [T, N], is_member [T, N]) pairs; with ``paired`` both must have the same N.
+        measure: ``auroc``, ``advantage`` or a TPR level name (``tpr_at_0.1pct_fpr``).
+    Returns:
+        :class:`Interval` (measure(A) − measure(B), lo, hi); NaN bounds when fewer than half of the replicates
+        could be scored. Chapters 1, 3, 6, 7.
+    """
+    sa, sb = _Sorted(*a), _Sorted(*b)
+    if paired and sa.n != sb.n:
+        raise ValueError(f"a paired difference needs the same examples on both sides, got N = {sa.n} and {sb.n}")
+    lv = _level_of(measure, levels)
+    point = summary(*a, lv)[measure] - summary(*b, lv)[measure]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        wa = np.bincount(rng.integers(0, sa.n, size=sa.n), minlength=sa.n)
+        wb = wa if paired else np.bincount(rng.integers(0, sb.n, size=sb.n), minlength=sb.n)
+        d = sa.measure(wa, measure, lv) - sb.measure(wb, measure, lv)
+        if np.isfinite(d):
+            draws.append(d)
+    if len(draws) < max(n_boot // 2, 1):
+        return Interval(float(point), np.nan, np.nan)
+    lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(point), float(lo), float(hi))
+
+
+def mean_diff(x, y, n_boot: int = 200, alpha: float = 0.05, seed: int = 0, paired: bool = True) -> Interval:
+    """mean(x) − mean(y) of per-example values with a percentile bootstrap CI (NaNs dropped per side).
+
+    Args:
+        x, y: float [N] (``paired``: the same N examples, e.g. memorization under DP and under the clip-only twin)
+            or [N_x], [N_y] (``paired=False``).
+    Returns:
+        :class:`Interval`. Chapters 6, 7.
+    """
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if paired:
+        if x.shape != y.shape:
+            raise ValueError(f"a paired difference needs the same examples, got {x.shape} and {y.shape}")
+        d = x - y
+        d = d[np.isfinite(d)]
+        if d.size < 2:
+            return NAN_INTERVAL
+        rng = np.random.default_rng(seed)
+        boot = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(1)
+        point = d.mean()
+    else:
+        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        if x.size < 2 or y.size < 2:
+            return NAN_INTERVAL
+        rng = np.random.default_rng(seed)
+        boot = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(1) - y[
+            rng.integers(0, y.size, size=(n_boot, y.size))
+        ].mean(1)
+        point = x.mean() - y.mean()
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(point), float(lo), float(hi))

@@ -35,8 +35,14 @@ def roc_loglog(ax, curves: dict, n_min: int | None = None, level: float = 0.001)
         t = metrics.tpr_at_fpr(fpr, tpr, level)
         ax.plot(np.maximum(fpr, lo), np.maximum(tpr, lo), label=f"{label} (AUC {auc:.3f}, TPR@{level:.1%} {t:.3f})")
     ax.plot([lo, 1], [lo, 1], ls="--", color="gray", lw=1, label="chance")
-    ax.set(xscale="log", yscale="log", xlim=(lo, 1), ylim=(lo, 1), xlabel="false positive rate",
-           ylabel="true positive rate")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(lo, 1),
+        ylim=(lo, 1),
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+    )
     ax.legend(fontsize=8, loc="lower right")
     return ax
 
@@ -45,8 +51,7 @@ def bars_with_ci(ax, labels, values, lows, highs, color=None, label=None, offset
     """Bar chart with asymmetric error bars (CIs given as absolute lows/highs)."""
     x = np.arange(len(labels)) + offset
     values, lows, highs = map(np.asarray, (values, lows, highs))
-    ax.bar(x, values, width=width, color=color, label=label,
-           yerr=np.vstack([values - lows, highs - values]), capsize=3)
+    ax.bar(x, values, width=width, color=color, label=label, yerr=np.vstack([values - lows, highs - values]), capsize=3)
     ax.set_xticks(np.arange(len(labels)), labels)
     return ax
 
@@ -63,6 +68,15 @@ def bars_by_subset(ax, table, measure: str, by: str = "attack"):
     width = 0.8 / max(len(parts), 1)
     for j, (name, part) in enumerate(parts):
         ci = np.array([tuple(c) for c in part[measure + "_ci"]], dtype=np.float64).reshape(-1, 3)
-        bars_with_ci(ax, part["subset"], part[measure], ci[:, 1], ci[:, 2], color=f"C{j}", label=name,
-                     offset=width * j - 0.4 + width / 2, width=width)
+        bars_with_ci(
+            ax,
+            part["subset"],
+            part[measure],
+            ci[:, 1],
+            ci[:, 2],
+            color=f"C{j}",
+            label=name,
+            offset=width * j - 0.4 + width / 2,
+            width=width,
+        )
     return ax

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import cache, data, signals, train
 from .config import Experiment
+from .progress import bar
 
 
 def load_data(cfg: Experiment) -> data.Dataset:
@@ -31,8 +31,9 @@ def load_data(cfg: Experiment) -> data.Dataset:
     Used in chapter 3.
     """
     if cfg.under:
-        return data.mixture(cfg.dataset, cfg.under, cfg.n_under, n_over=cfg.n_data, data_dir=cfg.data_dir,
-                            seed=cfg.seed)
+        return data.mixture(
+            cfg.dataset, cfg.under, cfg.n_under, n_over=cfg.n_data, data_dir=cfg.data_dir, seed=cfg.seed
+        )
     return data.load(cfg.dataset, data_dir=cfg.data_dir, n=cfg.n_data, seed=cfg.seed)
 
 
@@ -104,8 +105,14 @@ def _architecture(cfg: Experiment, ds: data.Dataset) -> torch.nn.Module:
 def recipe(cfg: Experiment) -> train.Recipe:
     """The training recipe of an experiment: every pool, DP pool, reference and proxy model trains with it.
     Chapters 2, 3 (reference models)."""
-    return train.Recipe(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
-                        weight_decay=cfg.weight_decay, optimizer=cfg.optimizer)
+    return train.Recipe(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        optimizer=cfg.optimizer,
+    )
 
 
 def _train_shard(cfg, ds, keep, ids, dev, progress, desc):
@@ -125,13 +132,21 @@ def _accuracies(logits: np.ndarray, y: np.ndarray, keep: np.ndarray) -> tuple[np
     return (ok & keep).sum(1) / keep.sum(1), (ok & ~keep).sum(1) / (~keep).sum(1)
 
 
-def load_or_train(cfg: Experiment, progress: bool = True, store: str | Path | None = None,
-                  on_shard_done=None, *, train_shard=None, key: str | None = None,
-                  extra_config: dict | None = None) -> ShadowPool:
+def load_or_train(
+    cfg: Experiment,
+    progress: bool | None = None,
+    store: str | Path | None = None,
+    on_shard_done=None,
+    *,
+    train_shard=None,
+    key: str | None = None,
+    extra_config: dict | None = None,
+) -> ShadowPool:
     """Load the pool for ``cfg`` from the cache, training (only) the shards that are missing.
 
     Args:
-        cfg: the experiment. progress: show tqdm bars. store: cache root (default :func:`mia_lib.cache.root`).
+        cfg: the experiment. progress: show tqdm bars (None: :func:`mia_lib.progress.enabled` decides).
+        store: cache root (default :func:`mia_lib.cache.root`).
         on_shard_done: optional callback ``f(shard_index)`` called after each newly trained shard is saved.
         train_shard: the shard trainer ``f(cfg, dataset, keep, ids, device, progress, desc) -> (logits [k,N,A,C],
             stacked state)``; default: the non-private recipe. :mod:`mia_lib.dp` passes its DP-SGD trainer.
@@ -151,8 +166,13 @@ def load_or_train(cfg: Experiment, progress: bool = True, store: str | Path | No
     dev = train.device(cfg.device)
     starts = list(range(0, cfg.n_shadow, cfg.shard_size))
     todo = [i for i, s in enumerate(starts) if not (folder / f"shard_{i:04d}.npz").exists()]
-    bar = tqdm(total=len(starts), initial=len(starts) - len(todo), desc=f"pool {key}", unit="shard",
-               disable=not progress or not todo)
+    shards_bar = bar(
+        total=len(starts),
+        initial=len(starts) - len(todo),
+        progress=progress if todo else False,
+        desc=f"pool {key}",
+        unit="shard",
+    )
     for i in todo:
         ids = np.arange(starts[i], min(starts[i] + cfg.shard_size, cfg.n_shadow))
         t0 = time.perf_counter()
@@ -161,15 +181,17 @@ def load_or_train(cfg: Experiment, progress: bool = True, store: str | Path | No
         if cfg.save_params:
             cache.save_tensors(folder / f"params_{i:04d}.pt", state)
         cache.save_arrays(folder / f"shard_{i:04d}.npz", logits=logits, ids=ids, seconds=np.float64(seconds))
-        bar.update(1)
+        shards_bar.update(1)
         if on_shard_done is not None:
             on_shard_done(i)
-    bar.close()
+    shards_bar.close()
     shards = [cache.load_arrays(folder / f"shard_{i:04d}.npz") for i in range(len(starts))]
     logits = np.concatenate([s["logits"] for s in shards])
     seconds = float(sum(s["seconds"] for s in shards))
-    cache.save_json(folder / "manifest.json", {"complete": True, "n_shards": len(starts), "seconds_training": seconds,
-                                               "logits_shape": list(logits.shape)})
+    cache.save_json(
+        folder / "manifest.json",
+        {"complete": True, "n_shards": len(starts), "seconds_training": seconds, "logits_shape": list(logits.shape)},
+    )
     params = None
     if cfg.save_params:
         parts = [cache.load_tensors(folder / f"params_{i:04d}.pt") for i in range(len(starts))]

@@ -203,6 +203,7 @@ def soft_llr_advantage(logp, logq, lo: float = -np.inf, hi: float = np.inf) -> f
 
     Used in chapter 4.
     """
+
     def integrand(x):
         a, b = logp(x), logq(x)
         m = max(a, b)

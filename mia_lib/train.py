@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm import tqdm
 
 from . import models
+from .progress import bar
 
 
 def device(preference: str = "auto") -> torch.device:
@@ -75,8 +75,7 @@ def balanced_keep(n_models: int, n_examples: int, seed: int) -> np.ndarray:
     return (order < n_models // 2).T.copy()
 
 
-def init_states(model_name: str, in_shape: tuple[int, int, int], n_classes: int,
-                seeds: list[int]) -> list[nn.Module]:
+def init_states(model_name: str, in_shape: tuple[int, int, int], n_classes: int, seeds: list[int]) -> list[nn.Module]:
     """One freshly initialised model per seed (PyTorch's default init under ``torch.manual_seed(seed)``)."""
     out = []
     for s in seeds:
@@ -86,8 +85,9 @@ def init_states(model_name: str, in_shape: tuple[int, int, int], n_classes: int,
     return out
 
 
-def batch_schedule(keep: np.ndarray, seeds: list[int], epochs: int, batch_size: int,
-                   n_in_max: int | None = None) -> torch.Tensor:
+def batch_schedule(
+    keep: np.ndarray, seeds: list[int], epochs: int, batch_size: int, n_in_max: int | None = None
+) -> torch.Tensor:
     """Per-model minibatch indices for the whole run.
 
     Every epoch, model k visits a fresh random permutation of its IN examples; the last batch is topped up with
@@ -125,12 +125,20 @@ def batch_schedule(keep: np.ndarray, seeds: list[int], epochs: int, batch_size: 
 def _loss_fn(base: nn.Module):
     def loss(params, buffers, xb, yb):
         return nn.functional.cross_entropy(functional_call(base, (params, buffers), (xb,)), yb)
+
     return loss
 
 
-def train_vmapped(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-                  recipe: Recipe, dev: torch.device | None = None, progress: bool = True,
-                  desc: str = "training pool") -> tuple[dict, dict]:
+def train_vmapped(
+    modules: list[nn.Module],
+    X: torch.Tensor,
+    y: torch.Tensor,
+    schedule: torch.Tensor,
+    recipe: Recipe,
+    dev: torch.device | None = None,
+    progress: bool | None = None,
+    desc: str = "training pool",
+) -> tuple[dict, dict]:
     """Train K models at once with ``vmap`` over stacked parameters.
 
     Args:
@@ -138,6 +146,7 @@ def train_vmapped(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, sc
         X: float32 [N, C, H, W] training inputs; y: int64 [N] labels.
         schedule: int64 [epochs, steps, K, B] from :func:`batch_schedule`.
         recipe: optimisation recipe; dev: device (default: :func:`device`).
+        progress: a bar over epochs (:func:`mia_lib.progress.enabled` decides when None).
     Returns:
         (params, buffers): dicts name → stacked tensor [K, ...] on ``dev`` (detached).
     """
@@ -149,7 +158,7 @@ def train_vmapped(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, sc
     opt = recipe.make_optimizer(list(params.values()))
     X, y = X.to(dev), y.to(dev)
     epochs, steps = schedule.shape[:2]
-    for e in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False):
+    for e in bar(range(epochs), progress, desc=desc, unit="epoch", leave=False):
         for s in range(steps):
             idx = schedule[e, s].to(dev)
             opt.zero_grad(set_to_none=True)
@@ -158,8 +167,15 @@ def train_vmapped(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, sc
     return {k: v.detach() for k, v in params.items()}, buffers
 
 
-def train_loop(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, schedule: torch.Tensor,
-               recipe: Recipe, dev: torch.device | None = None, progress: bool = False) -> list[nn.Module]:
+def train_loop(
+    modules: list[nn.Module],
+    X: torch.Tensor,
+    y: torch.Tensor,
+    schedule: torch.Tensor,
+    recipe: Recipe,
+    dev: torch.device | None = None,
+    progress: bool | None = None,
+) -> list[nn.Module]:
     """Train the same K models one after the other (same init, same batches): the reference for the pool.
 
     Args: as :func:`train_vmapped`. Returns: the K trained modules (copies; inputs untouched).
@@ -168,7 +184,7 @@ def train_loop(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, sched
     X, y = X.to(dev), y.to(dev)
     trained = []
     epochs, steps = schedule.shape[:2]
-    for k, module in enumerate(tqdm(modules, desc="training loop", disable=not progress, leave=False)):
+    for k, module in enumerate(bar(modules, progress, desc="training loop", leave=False)):
         model = copy.deepcopy(module).to(dev).train()
         opt = recipe.make_optimizer(list(model.parameters()))
         for e in range(epochs):
@@ -182,8 +198,9 @@ def train_loop(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, sched
 
 
 @torch.no_grad()
-def predict_vmapped(module: nn.Module, params: dict, buffers: dict, X: torch.Tensor, views=None,
-                    chunk: int = 1024) -> torch.Tensor:
+def predict_vmapped(
+    module: nn.Module, params: dict, buffers: dict, X: torch.Tensor, views=None, chunk: int = 1024
+) -> torch.Tensor:
     """Logits of K stacked models on A query views of N examples, in eval mode.
 
     Args:
@@ -199,7 +216,7 @@ def predict_vmapped(module: nn.Module, params: dict, buffers: dict, X: torch.Ten
     fwd = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)), in_dims=(0, 0, None))
     parts = []
     for i in range(0, X.shape[0], chunk):
-        v = views(X[i:i + chunk]) if views is not None else X[i:i + chunk].unsqueeze(0)
+        v = views(X[i : i + chunk]) if views is not None else X[i : i + chunk].unsqueeze(0)
         a, n = v.shape[:2]
         out = fwd(params, buffers, v.flatten(0, 1).to(dev)).cpu()  # [K, A*n, C]
         parts.append(out.unflatten(1, (a, n)).transpose(1, 2))

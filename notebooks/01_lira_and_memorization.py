@@ -20,17 +20,19 @@
 # *Why Train More?*, is: the examples the training algorithm memorizes.
 
 # %% tags=["parameters"]
-dataset = "digits"     # a name known to mia_lib.data (digits, mnist5k, fontdigits, digits28, mnist, cifar10, ...)
-data_dir = None        # folder with torchvision-format data, for full-scale datasets
-model = "mlp"          # mlp, cnn32, cnn64, resnet9, resnet18
-n_shadow = 128         # models in the pool (each example is IN for exactly half of them)
-epochs = 40            # training epochs per model
-n_queries = 1          # query views per example: the image alone, or up to 5 with one-pixel shifts
-compare_views = 5      # query views in the augmented-query comparison (2 to 5)
-seed = 0               # master seed
-device = "auto"        # "auto" uses a CUDA GPU when there is one
-n_boot = 200           # bootstrap replicates for confidence intervals
-quick = False          # CI smoke mode: tiny data, few models, few epochs
+dataset = "digits"  # a name known to mia_lib.data (digits, mnist5k, mnist, ...)
+data_dir = None  # folder with torchvision-format data, for full-scale datasets
+model = "mlp"  # mlp, cnn32, cnn64, resnet9, resnet18
+n_shadow = (
+    128  # models in the pool (each example is IN for exactly half of them)
+)
+epochs = 40  # training epochs per model
+n_queries = 1  # query views: the image alone, or up to 5 with shifts
+compare_views = 5  # query views in the augmented-query comparison (2 to 5)
+seed = 0  # master seed
+device = "auto"  # "auto" uses a CUDA GPU when there is one
+n_boot = 200  # bootstrap replicates for confidence intervals
+quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
 import time
@@ -40,12 +42,20 @@ import numpy as np
 import pandas as pd
 
 from mia_lib import config, memorization, metrics, plotting, pool
-from mia_lib.book import report
 from mia_lib.attacks import lira, threshold
+from mia_lib.book import report
 
 plotting.style()
-cfg = config.Experiment(dataset=dataset, data_dir=data_dir, model=model, n_shadow=n_shadow, epochs=epochs,
-                        n_queries=n_queries, seed=seed, device=device).quick_if(quick)
+cfg = config.Experiment(
+    dataset=dataset,
+    data_dir=data_dir,
+    model=model,
+    n_shadow=n_shadow,
+    epochs=epochs,
+    n_queries=n_queries,
+    seed=seed,
+    device=device,
+).quick_if(quick)
 n_boot = metrics.n_boot_for(n_boot, quick)
 cfg
 
@@ -66,10 +76,17 @@ report.glue("n_examples", n_examples)
 report.glue("train_acc", shadow.train_acc.mean(), "{:.1%}")
 report.glue("test_acc", shadow.test_acc.mean(), "{:.1%}")
 report.glue("seconds_training", shadow.seconds_training, "{:.0f}")
-pd.Series({"models": n_models, "examples": n_examples, "query views": shadow.logits.shape[2],
-           "mean train accuracy": f"{shadow.train_acc.mean():.4f}",
-           "mean test accuracy": f"{shadow.test_acc.mean():.4f}",
-           "training seconds": f"{shadow.seconds_training:.1f}"}, dtype=object).to_frame("value")
+pd.Series(
+    {
+        "models": n_models,
+        "examples": n_examples,
+        "query views": shadow.logits.shape[2],
+        "mean train accuracy": f"{shadow.train_acc.mean():.4f}",
+        "mean test accuracy": f"{shadow.test_acc.mean():.4f}",
+        "training seconds": f"{shadow.seconds_training:.1f}",
+    },
+    dtype=object,
+).to_frame("value")
 
 # %% [markdown]
 # The {glue:text}`n_shadow` models reach a mean training accuracy of {glue:text}`train_acc` and a mean accuracy
@@ -97,8 +114,13 @@ pd.Series({"models": n_models, "examples": n_examples, "query views": shadow.log
 is_member = shadow.keep
 attacks = lira.lira_scores(shadow.phi, shadow.keep)
 attacks["loss"] = threshold.loss_attack(shadow.loss)
-rows = [{"attack": name, **metrics.summary_with_ci(s, is_member, n_boot=n_boot, seed=seed)}
-        for name, s in attacks.items()]
+rows = [
+    {
+        "attack": name,
+        **metrics.summary_with_ci(s, is_member, n_boot=n_boot, seed=seed),
+    }
+    for name, s in attacks.items()
+]
 table = pd.DataFrame(rows).set_index("attack")
 report.ci_table(table)
 
@@ -108,8 +130,7 @@ report.glue("lira_online_auroc", best["auroc"], "{:.3f}")
 report.glue("lira_online_tpr", best["tpr_at_0.1pct_fpr"], "{:.3f}")
 report.glue("loss_auroc", table.loc["loss", "auroc"], "{:.3f}")
 report.glue("loss_tpr", table.loc["loss", "tpr_at_0.1pct_fpr"], "{:.4f}")
-report.glue("lira_offline_auroc", table.loc["offline", "auroc"], "{:.3f}");
-
+report.glue("lira_offline_auroc", table.loc["offline", "auroc"], "{:.3f}")
 # %% [markdown]
 # Online LiRA reaches an AUROC of {glue:text}`lira_online_auroc` and a TPR of {glue:text}`lira_online_tpr` at
 # 0.1% FPR; the offline attack, which never sees a model trained on the example, reaches
@@ -119,10 +140,18 @@ report.glue("lira_offline_auroc", table.loc["offline", "auroc"], "{:.3f}");
 
 # %% mystnb={"figure": {"caption": "ROC curves of LiRA variants and the loss attack on log-log axes.", "name": "fig-01-roc"}}
 fig, ax = plt.subplots(figsize=(6, 5))
-shown = {"LiRA online": "online", "LiRA online, fixed var.": "online_fixed", "LiRA offline": "offline",
-         "LiRA offline, two-sided": "offline_two_sided", "loss": "loss"}
-plotting.roc_loglog(ax, {label: (attacks[key], is_member) for label, key in shown.items()},
-                    n_min=int((~is_member).sum()))
+shown = {
+    "LiRA online": "online",
+    "LiRA online, fixed var.": "online_fixed",
+    "LiRA offline": "offline",
+    "LiRA offline, two-sided": "offline_two_sided",
+    "loss": "loss",
+}
+plotting.roc_loglog(
+    ax,
+    {label: (attacks[key], is_member) for label, key in shown.items()},
+    n_min=int((~is_member).sum()),
+)
 plt.show()
 
 # %% [markdown]
@@ -136,17 +165,29 @@ plt.show()
 # %%
 report.glue("compare_views", compare_views)
 shifted = pool.load_or_train(cfg.replace(n_queries=compare_views))
-views = {"the image only": shifted.phi[:, :, :1], f"all {compare_views} views": shifted.phi}
-per_view = pd.DataFrame({name: metrics.summary(lira.lira(phi, shifted.keep), shifted.keep)
-                         for name, phi in views.items()}).T
+views = {
+    "the image only": shifted.phi[:, :, :1],
+    f"all {compare_views} views": shifted.phi,
+}
+per_view = pd.DataFrame(
+    {
+        name: metrics.summary(lira.lira(phi, shifted.keep), shifted.keep)
+        for name, phi in views.items()
+    }
+).T
 one, many = per_view.iloc[0], per_view.iloc[1]
 report.glue("views_one_auroc", one["auroc"], "{:.3f}")
 report.glue("views_many_auroc", many["auroc"], "{:.3f}")
 helps = many["auroc"] > one["auroc"]
 report.glue("views_verdict", "helps" if helps else "does not help")
-report.glue("views_why", "Averaging over views reduces the noise of a single query." if helps else
-            "Shifted images are inputs these models never saw in training, so their confidences add more noise "
-            "than membership signal.")
+report.glue(
+    "views_why",
+    "Averaging over views reduces the noise of a single query."
+    if helps
+    else "Shifted images are inputs these models never saw in training, "
+    "so their confidences add more noise "
+    "than membership signal.",
+)
 per_view[["auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"]].round(4)
 
 # %% [markdown]
@@ -168,8 +209,7 @@ mem_a, mem_b, r_split = memorization.split_half(shadow.correct, shadow.keep)
 report.glue("mem_split_half_r", r_split, "{:.3f}")
 report.glue("share_mem_above_half", np.mean(mem > 0.5), "{:.1%}")
 report.glue("share_mem_nonpositive", np.mean(mem <= 0), "{:.1%}")
-report.glue("mem_mean", np.nanmean(mem), "{:.3f}");
-
+report.glue("mem_mean", np.nanmean(mem), "{:.3f}")
 # %% mystnb={"figure": {"caption": "Memorization of every example, estimated from the whole pool.", "name": "fig-01-mem-hist"}}
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.hist(mem, bins=np.linspace(-0.2, 1, 49), color="C0")
@@ -190,19 +230,33 @@ plt.show()
 # %%
 half = n_models // 2
 targets = np.arange(half, n_models)
-scores_h = lira.lira_scores(shadow.phi, shadow.keep, target_ids=targets, variants=["online"])["online"]
+scores_h = lira.lira_scores(
+    shadow.phi, shadow.keep, target_ids=targets, variants=["online"]
+)["online"]
 loss_h = threshold.loss_attack(shadow.loss, targets)
 subsets = memorization.bin_subsets(mem_a)
-by_bin = pd.concat({name: pd.DataFrame(metrics.by_subset(s, shadow.keep[targets], subsets, n_boot=n_boot))
-                    for name, s in (("LiRA online", scores_h), ("loss", loss_h))}, names=["attack", None])
+by_bin = pd.concat(
+    {
+        name: pd.DataFrame(
+            metrics.by_subset(s, shadow.keep[targets], subsets, n_boot=n_boot)
+        )
+        for name, s in (("LiRA online", scores_h), ("loss", loss_h))
+    },
+    names=["attack", None],
+)
 by_bin = by_bin.reset_index(level=0).reset_index(drop=True)
 report.ci_table(by_bin.set_index(["attack", "subset"]))
 
 # %% mystnb={"figure": {"caption": "Attack success per memorization bin, with 95% bootstrap intervals.", "name": "fig-01-by-bin"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-for ax, measure, label in ((axes[0], "auroc", "AUROC"), (axes[1], "tpr_at_0.1pct_fpr", "TPR at 0.1% FPR")):
+for ax, measure, label in (
+    (axes[0], "auroc", "AUROC"),
+    (axes[1], "tpr_at_0.1pct_fpr", "TPR at 0.1% FPR"),
+):
     plotting.bars_by_subset(ax, by_bin, measure)
-    ax.set(xlabel="memorization bin (first half of the pool)", ylabel=label.lower())
+    ax.set(
+        xlabel="memorization bin (first half of the pool)", ylabel=label.lower()
+    )
 axes[0].axhline(0.5, color="gray", ls="--", lw=1)
 axes[1].legend()
 plt.show()
@@ -212,15 +266,31 @@ plt.show()
 
 # %%
 top = memorization.top_fraction(mem_a, 0.1)
-dec = pd.DataFrame(metrics.by_subset(scores_h, shadow.keep[targets], {"top decile": top, "other 90%": ~top},
-                                     n_boot=n_boot)).set_index("subset")
-tpr_top, tpr_rest = dec.loc["top decile", "tpr_at_0.1pct_fpr"], dec.loc["other 90%", "tpr_at_0.1pct_fpr"]
-supported = bool(dec.loc["top decile", "tpr_at_0.1pct_fpr_ci"].lo > dec.loc["other 90%", "tpr_at_0.1pct_fpr_ci"].hi)
+dec = pd.DataFrame(
+    metrics.by_subset(
+        scores_h,
+        shadow.keep[targets],
+        {"top decile": top, "other 90%": ~top},
+        n_boot=n_boot,
+    )
+).set_index("subset")
+tpr_top, tpr_rest = (
+    dec.loc["top decile", "tpr_at_0.1pct_fpr"],
+    dec.loc["other 90%", "tpr_at_0.1pct_fpr"],
+)
+supported = bool(
+    dec.loc["top decile", "tpr_at_0.1pct_fpr_ci"].lo
+    > dec.loc["other 90%", "tpr_at_0.1pct_fpr_ci"].hi
+)
 report.glue("tpr_top_decile", tpr_top, "{:.3f}")
 report.glue("tpr_rest", tpr_rest, "{:.4f}")
 report.glue("auroc_top_decile", dec.loc["top decile", "auroc"], "{:.3f}")
 report.glue("auroc_rest", dec.loc["other 90%", "auroc"], "{:.3f}")
-report.glue("tpr_ratio", tpr_top / max(tpr_rest, 1.0 / (~shadow.keep[targets]).sum()), "{:.0f}")
+report.glue(
+    "tpr_ratio",
+    tpr_top / max(tpr_rest, 1.0 / (~shadow.keep[targets]).sum()),
+    "{:.0f}",
+)
 report.glue("verdict", "supports" if supported else "does not support")
 report.ci_table(dec)
 
@@ -246,21 +316,26 @@ report.ci_table(dec)
 # `python -m mia_lib run notebooks/01_lira_and_memorization.py -p n_shadow 256 -p dataset mnist5k`.
 
 # %% tags=["remove-input"]
-_ = report.save_results("01_lira_and_memorization", {
-    "lira_online_auroc": best["auroc"],
-    "lira_online_tpr_at_0.1pct_fpr": best["tpr_at_0.1pct_fpr"],
-    "lira_online_tpr_at_1pct_fpr": best["tpr_at_1pct_fpr"],
-    "loss_auroc": table.loc["loss", "auroc"],
-    "loss_tpr_at_0.1pct_fpr": table.loc["loss", "tpr_at_0.1pct_fpr"],
-    "attacks": table.drop(columns=[c for c in table.columns if c.endswith("_ci")]).to_dict(orient="index"),
-    "tpr_at_0.1pct_fpr_top_mem_decile": tpr_top,
-    "tpr_at_0.1pct_fpr_rest": tpr_rest,
-    "memorization_effect_supported": supported,
-    "mem_split_half_r": r_split,
-    "n_shadow": n_models,
-    "n_examples": n_examples,
-    "train_acc": shadow.train_acc.mean(),
-    "test_acc": shadow.test_acc.mean(),
-    "seconds_training": shadow.seconds_training,
-    "config": cfg.to_dict(),
-})
+_ = report.save_results(
+    "01_lira_and_memorization",
+    {
+        "lira_online_auroc": best["auroc"],
+        "lira_online_tpr_at_0.1pct_fpr": best["tpr_at_0.1pct_fpr"],
+        "lira_online_tpr_at_1pct_fpr": best["tpr_at_1pct_fpr"],
+        "loss_auroc": table.loc["loss", "auroc"],
+        "loss_tpr_at_0.1pct_fpr": table.loc["loss", "tpr_at_0.1pct_fpr"],
+        "attacks": table.drop(
+            columns=[c for c in table.columns if c.endswith("_ci")]
+        ).to_dict(orient="index"),
+        "tpr_at_0.1pct_fpr_top_mem_decile": tpr_top,
+        "tpr_at_0.1pct_fpr_rest": tpr_rest,
+        "memorization_effect_supported": supported,
+        "mem_split_half_r": r_split,
+        "n_shadow": n_models,
+        "n_examples": n_examples,
+        "train_acc": shadow.train_acc.mean(),
+        "test_acc": shadow.test_acc.mean(),
+        "seconds_training": shadow.seconds_training,
+        "config": cfg.to_dict(),
+    },
+)

@@ -21,19 +21,19 @@
 # group of digits from another source, and checks whether this run supports that conclusion.
 
 # %% tags=["parameters"]
-dataset = "mnist5k"    # over-represented group (mnist5k; mnist with data_dir)
-under = "fontdigits"   # under-represented group: fontdigits, digits28, augmnist
-n_over = 3000          # examples of the over-represented group
-n_under = 200          # examples of the under-represented group
-data_dir = None        # folder with torchvision-format data, for full-scale datasets
-model = "mlp"          # mlp, cnn32, cnn64, resnet9, resnet18
-n_shadow = 64          # models in the pool
-epochs = 40            # training epochs per model
-n_queries = 1          # query views per example: 1 is the image itself, up to 5 adds one-pixel shifts
-seed = 0               # master seed
-device = "auto"        # "auto" uses a CUDA GPU when there is one
-n_boot = 200           # bootstrap replicates for confidence intervals
-quick = False          # CI smoke mode: tiny data, few models, few epochs
+dataset = "mnist5k"  # over-represented group (mnist5k; mnist with data_dir)
+under = "fontdigits"  # under-represented group: fontdigits, digits28, augmnist
+n_over = 3000  # examples of the over-represented group
+n_under = 200  # examples of the under-represented group
+data_dir = None  # folder with torchvision-format data, for full-scale datasets
+model = "mlp"  # mlp, cnn32, cnn64, resnet9, resnet18
+n_shadow = 64  # models in the pool
+epochs = 40  # training epochs per model
+n_queries = 1  # query views: the image alone, or up to 5 with shifts
+seed = 0  # master seed
+device = "auto"  # "auto" uses a CUDA GPU when there is one
+n_boot = 200  # bootstrap replicates for confidence intervals
+quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
 import matplotlib.pyplot as plt
@@ -45,9 +45,20 @@ from mia_lib.book import report
 
 plotting.style()
 GROUPS = {0: ("over-represented", "C0"), 1: ("under-represented", "C3")}
-cfg = config.Experiment(dataset=dataset, under=under, n_under=n_under, n_data=n_over, data_dir=data_dir, model=model,
-                        n_shadow=n_shadow, epochs=epochs, n_queries=n_queries, save_params=True, seed=seed,
-                        device=device).quick_if(quick)
+cfg = config.Experiment(
+    dataset=dataset,
+    under=under,
+    n_under=n_under,
+    n_data=n_over,
+    data_dir=data_dir,
+    model=model,
+    n_shadow=n_shadow,
+    epochs=epochs,
+    n_queries=n_queries,
+    save_params=True,
+    seed=seed,
+    device=device,
+).quick_if(quick)
 n_boot = metrics.n_boot_for(n_boot, quick)
 cfg
 
@@ -69,16 +80,28 @@ cfg
 shadow = pool.load_or_train(cfg)
 group = shadow.group
 sel_ids, eval_ids = vulnerability.split_models(shadow.n_shadow)
-with np.errstate(invalid="ignore", divide="ignore"):  # NaN where a half has no IN or no OUT model (tiny pools)
+with np.errstate(
+    invalid="ignore", divide="ignore"
+):  # NaN where a half has no IN or no OUT model (tiny pools)
     mem = memorization.memorization(shadow.correct, shadow.keep, sel_ids)
-    score = memorization.privacy_score(shadow.phi[eval_ids], shadow.keep[eval_ids])
+    score = memorization.privacy_score(
+        shadow.phi[eval_ids], shadow.keep[eval_ids]
+    )
 ok, kp = shadow.correct, shadow.keep
-per_group = pd.DataFrame({name: {"examples": int((group == g).sum()),
-                                 "train accuracy": (ok & kp)[:, group == g].sum() / kp[:, group == g].sum(),
-                                 "test accuracy": (ok & ~kp)[:, group == g].sum() / (~kp)[:, group == g].sum(),
-                                 "mean memorization": np.nanmean(mem[group == g]),
-                                 "median privacy score": np.nanmedian(score[group == g])}
-                          for g, (name, _) in GROUPS.items()}).T
+per_group = pd.DataFrame(
+    {
+        name: {
+            "examples": int((group == g).sum()),
+            "train accuracy": (ok & kp)[:, group == g].sum()
+            / kp[:, group == g].sum(),
+            "test accuracy": (ok & ~kp)[:, group == g].sum()
+            / (~kp)[:, group == g].sum(),
+            "mean memorization": np.nanmean(mem[group == g]),
+            "median privacy score": np.nanmedian(score[group == g]),
+        }
+        for g, (name, _) in GROUPS.items()
+    }
+).T
 per_group.round(3)
 
 # %% tags=["remove-input"]
@@ -86,14 +109,30 @@ for g, key in ((0, "over"), (1, "under")):
     report.glue(f"n_{key}", int(per_group.iloc[g]["examples"]))
     report.glue(f"test_acc_{key}", per_group.iloc[g]["test accuracy"], "{:.1%}")
     report.glue(f"mem_{key}", per_group.iloc[g]["mean memorization"], "{:.3f}")
-    report.glue(f"score_median_{key}", per_group.iloc[g]["median privacy score"], "{:.2f}")
+    report.glue(
+        f"score_median_{key}",
+        per_group.iloc[g]["median privacy score"],
+        "{:.2f}",
+    )
 report.glue("n_shadow", shadow.n_shadow)
 report.glue("n_half", len(eval_ids))
 over, under_ = per_group.iloc[0], per_group.iloc[1]
-report.glue("acc_cmp", "worse" if under_["test accuracy"] < over["test accuracy"] else "no worse")
-report.glue("mem_cmp", "more" if under_["mean memorization"] > over["mean memorization"] else "no more")
-report.glue("score_cmp", "more" if under_["median privacy score"] > over["median privacy score"] else "no more");
-
+report.glue(
+    "acc_cmp",
+    "worse" if under_["test accuracy"] < over["test accuracy"] else "no worse",
+)
+report.glue(
+    "mem_cmp",
+    "more"
+    if under_["mean memorization"] > over["mean memorization"]
+    else "no more",
+)
+report.glue(
+    "score_cmp",
+    "more"
+    if under_["median privacy score"] > over["median privacy score"]
+    else "no more",
+)
 # %% [markdown]
 # The pool has {glue:text}`n_shadow` models; each half has {glue:text}`n_half`. Models classify
 # {glue:text}`test_acc_over` of the over-represented examples they did not train on and
@@ -106,7 +145,14 @@ report.glue("score_cmp", "more" if under_["median privacy score"] > over["median
 fig, ax = plt.subplots(figsize=(6, 3.5))
 bins = np.linspace(0, max(float(np.nanmax(score)), 1e-6), 41)
 for g, (name, color) in GROUPS.items():
-    ax.hist(score[(group == g) & np.isfinite(score)], bins=bins, density=True, alpha=0.55, color=color, label=name)
+    ax.hist(
+        score[(group == g) & np.isfinite(score)],
+        bins=bins,
+        density=True,
+        alpha=0.55,
+        color=color,
+        label=name,
+    )
 ax.set(xlabel="privacy score", ylabel="density", yscale="log")
 ax.legend()
 plt.show()
@@ -116,8 +162,7 @@ under_scores = score[(group == 1) & np.isfinite(score)]
 share_above = np.mean(under_scores > np.nanquantile(score[group == 0], 0.99))
 share_below_median = np.mean(under_scores <= np.nanmedian(score[group == 0]))
 report.glue("share_under_above_p99", share_above, "{:.1%}")
-report.glue("share_under_below_median", share_below_median, "{:.1%}");
-
+report.glue("share_under_below_median", share_below_median, "{:.1%}")
 # %% [markdown]
 # The median privacy score is {glue:text}`score_median_under` in the under-represented group against
 # {glue:text}`score_median_over` in the over-represented one, and {glue:text}`share_under_above_p99` of the
@@ -134,22 +179,41 @@ report.glue("share_under_below_median", share_below_median, "{:.1%}");
 # $-\max_j \mathrm{softmax}(z)_j$, and **Energy** (Liu et al.), $-\log \sum_j e^{z_j}$.
 
 # %%
-ref_models, fold = vulnerability.over_group_models(shadow.dataset, cfg.model, pool.recipe(cfg),
-                                                   seed=seed, device=cfg.device)
+ref_models, fold = vulnerability.over_group_models(
+    shadow.dataset, cfg.model, pool.recipe(cfg), seed=seed, device=cfg.device
+)
 ood = vulnerability.ood_scores(ref_models, fold, shadow.dataset.X)
 signals_ = {"MSP": ood["msp"], "Energy": ood["energy"], "memorization": mem}
 under_ = group == 1
-rho = {k: metrics.spearman(v, score, n_boot=n_boot, seed=seed) for k, v in signals_.items()}
-rho_under = {k: metrics.spearman(v[under_], score[under_], n_boot=n_boot, seed=seed)
-             for k, v in signals_.items()}
+rho = {
+    k: metrics.spearman(v, score, n_boot=n_boot, seed=seed)
+    for k, v in signals_.items()
+}
+rho_under = {
+    k: metrics.spearman(v[under_], score[under_], n_boot=n_boot, seed=seed)
+    for k, v in signals_.items()
+}
 strength = {k: vulnerability.strength(r.value) for k, r in rho.items()}
 
 # %% mystnb={"figure": {"caption": "Privacy score against the OOD scores of a model trained on the over-represented group. Spearman's rho over all examples.", "name": "fig-02-ood-scatter"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
 for ax, key in zip(axes, ("MSP", "Energy")):
     for g, (name, color) in GROUPS.items():
-        ax.scatter(signals_[key][group == g], score[group == g], s=5, alpha=0.4, color=color, label=name)
-    ax.text(0.02, 0.95, f"Spearman ρ = {rho[key].value:.2f}", transform=ax.transAxes, va="top")
+        ax.scatter(
+            signals_[key][group == g],
+            score[group == g],
+            s=5,
+            alpha=0.4,
+            color=color,
+            label=name,
+        )
+    ax.text(
+        0.02,
+        0.95,
+        f"Spearman ρ = {rho[key].value:.2f}",
+        transform=ax.transAxes,
+        va="top",
+    )
     ax.set(xlabel=f"{key.lower()} ood score")
 axes[0].set(ylabel="privacy score")
 axes[0].legend(loc="center left")
@@ -161,8 +225,21 @@ plt.show()
 # %% mystnb={"figure": {"caption": "Privacy score (second half of the pool) against memorization (first half). Spearman's rho over all examples.", "name": "fig-02-mem-scatter"}}
 fig, ax = plt.subplots(figsize=(6, 4))
 for g, (name, color) in GROUPS.items():
-    ax.scatter(mem[group == g], score[group == g], s=5, alpha=0.4, color=color, label=name)
-ax.text(0.02, 0.95, f"Spearman ρ = {rho['memorization'].value:.2f}", transform=ax.transAxes, va="top")
+    ax.scatter(
+        mem[group == g],
+        score[group == g],
+        s=5,
+        alpha=0.4,
+        color=color,
+        label=name,
+    )
+ax.text(
+    0.02,
+    0.95,
+    f"Spearman ρ = {rho['memorization'].value:.2f}",
+    transform=ax.transAxes,
+    va="top",
+)
 ax.set(xlabel="memorization", ylabel="privacy score")
 ax.legend(loc="center right")
 plt.show()
@@ -172,11 +249,24 @@ plt.show()
 # group alone, and the strength band the seed uses (|ρ| < 0.4 weak, < 0.6 moderate, otherwise strong).
 
 # %%
-scopes = {"all examples": (rho, np.ones_like(under_)), "under-represented": (rho_under, under_)}
-corr = pd.DataFrame({(scope, k): {"rho": r.value, "95% CI": (round(r.lo, 3), round(r.hi, 3)),
-                                  "strength": vulnerability.strength(r.value),
-                                  "examples": int((sel & np.isfinite(signals_[k]) & np.isfinite(score)).sum())}
-                     for scope, (table, sel) in scopes.items() for k, r in table.items()}).T
+scopes = {
+    "all examples": (rho, np.ones_like(under_)),
+    "under-represented": (rho_under, under_),
+}
+corr = pd.DataFrame(
+    {
+        (scope, k): {
+            "rho": r.value,
+            "95% CI": (round(r.lo, 3), round(r.hi, 3)),
+            "strength": vulnerability.strength(r.value),
+            "examples": int(
+                (sel & np.isfinite(signals_[k]) & np.isfinite(score)).sum()
+            ),
+        }
+        for scope, (table, sel) in scopes.items()
+        for k, r in table.items()
+    }
+).T
 for k, key in (("MSP", "msp"), ("Energy", "energy"), ("memorization", "mem")):
     report.glue(f"rho_{key}", rho[k].value, "{:.2f}")
     report.glue(f"rho_{key}_ci", f"[{rho[k].lo:.2f}, {rho[k].hi:.2f}]")
@@ -185,13 +275,26 @@ for k, key in (("MSP", "msp"), ("Energy", "energy"), ("memorization", "mem")):
 corr
 
 # %%
-mem_beats_ood = bool(rho["memorization"].lo > max(rho["MSP"].hi, rho["Energy"].hi))
-mem_beats_ood_under = bool(rho_under["memorization"].lo > max(rho_under["MSP"].hi, rho_under["Energy"].hi))
-seed_claim = strength == {"MSP": "weak", "Energy": "weak", "memorization": "strong"}
-report.glue("verdict_compare", "supports" if mem_beats_ood else "does not support")
-report.glue("verdict_compare_under", "supports" if mem_beats_ood_under else "does not support")
-report.glue("verdict_seed", "supports" if seed_claim else "does not support");
-
+mem_beats_ood = bool(
+    rho["memorization"].lo > max(rho["MSP"].hi, rho["Energy"].hi)
+)
+mem_beats_ood_under = bool(
+    rho_under["memorization"].lo
+    > max(rho_under["MSP"].hi, rho_under["Energy"].hi)
+)
+seed_claim = strength == {
+    "MSP": "weak",
+    "Energy": "weak",
+    "memorization": "strong",
+}
+report.glue(
+    "verdict_compare", "supports" if mem_beats_ood else "does not support"
+)
+report.glue(
+    "verdict_compare_under",
+    "supports" if mem_beats_ood_under else "does not support",
+)
+report.glue("verdict_seed", "supports" if seed_claim else "does not support")
 # %% [markdown]
 # Over all examples, the privacy score correlates with the MSP score at ρ = {glue:text}`rho_msp`
 # ({glue:text}`rho_msp_ci`, {glue:text}`rho_msp_strength`), with the Energy score at ρ = {glue:text}`rho_energy`
@@ -221,25 +324,44 @@ report.glue("verdict_seed", "supports" if seed_claim else "does not support");
 picks = vulnerability.gallery(mem, per_bin=10, seed=seed)
 bins_ = memorization.bin_index(mem)
 known = bins_ >= 0
-mix = pd.crosstab(pd.Categorical.from_codes(bins_[known], memorization.MEM_BIN_LABELS),
-                  np.where(group[known] == 1, "under-represented", "over-represented"), dropna=False,
-                  rownames=["memorization"], colnames=["group"])
+mix = pd.crosstab(
+    pd.Categorical.from_codes(bins_[known], memorization.MEM_BIN_LABELS),
+    np.where(group[known] == 1, "under-represented", "over-represented"),
+    dropna=False,
+    rownames=["memorization"],
+    colnames=["group"],
+)
 top = mix.iloc[-1]
-report.glue("top_bin_share_under", top.get("under-represented", 0) / max(top.sum(), 1), "{:.0%}")
+report.glue(
+    "top_bin_share_under",
+    top.get("under-represented", 0) / max(top.sum(), 1),
+    "{:.0%}",
+)
 report.glue("share_under_overall", np.mean(group == 1), "{:.0%}")
 mix
 
 # %% mystnb={"figure": {"caption": "Examples by memorization bin (rows, lowest first); blue frame: over-represented, red frame: under-represented.", "name": "fig-02-gallery"}}
-fig, axes = plt.subplots(len(picks), 10, figsize=(10, 1.1 * len(picks)), squeeze=False)
+fig, axes = plt.subplots(
+    len(picks), 10, figsize=(10, 1.1 * len(picks)), squeeze=False
+)
 for r, idx in enumerate(picks):
-    axes[r, 0].set_ylabel(memorization.MEM_BIN_LABELS[r], rotation=0, ha="right", va="center")
+    axes[r, 0].set_ylabel(
+        memorization.MEM_BIN_LABELS[r], rotation=0, ha="right", va="center"
+    )
     for c, ax in enumerate(axes[r]):
         ax.set(xticks=[], yticks=[])
         ax.grid(False)
         for spine in ax.spines.values():
-            spine.set(visible=c < len(idx), color=GROUPS[group[idx[c]]][1] if c < len(idx) else "none", lw=2)
+            spine.set(
+                visible=c < len(idx),
+                color=GROUPS[group[idx[c]]][1] if c < len(idx) else "none",
+                lw=2,
+            )
         if c < len(idx):
-            ax.imshow(np.squeeze(shadow.dataset.X[idx[c]].permute(1, 2, 0).numpy()), cmap="gray_r")
+            ax.imshow(
+                np.squeeze(shadow.dataset.X[idx[c]].permute(1, 2, 0).numpy()),
+                cmap="gray_r",
+            )
 plt.show()
 
 # %% [markdown]
@@ -264,16 +386,20 @@ plt.show()
 # (or `augmnist`).
 
 # %% tags=["remove-input"]
-report.save_results("02_who_is_vulnerable", {
-    "groups": per_group.to_dict(orient="index"),
-    "spearman_all": rho, "spearman_under": rho_under,
-    "memorization_beats_ood_supported": mem_beats_ood,
-    "memorization_beats_ood_supported_under": mem_beats_ood_under,
-    "seed_weak_vs_strong_supported": seed_claim,
-    "share_under_above_over_p99": share_above,
-    "share_under_below_over_median": share_below_median,
-    "memorization_bins_by_group": mix.to_dict(),
-    "n_shadow": shadow.n_shadow,
-    "seconds_training": shadow.seconds_training,
-    "config": cfg.to_dict(),
-});
+report.save_results(
+    "02_who_is_vulnerable",
+    {
+        "groups": per_group.to_dict(orient="index"),
+        "spearman_all": rho,
+        "spearman_under": rho_under,
+        "memorization_beats_ood_supported": mem_beats_ood,
+        "memorization_beats_ood_supported_under": mem_beats_ood_under,
+        "seed_weak_vs_strong_supported": seed_claim,
+        "share_under_above_over_p99": share_above,
+        "share_under_below_over_median": share_below_median,
+        "memorization_bins_by_group": mix.to_dict(),
+        "n_shadow": shadow.n_shadow,
+        "seconds_training": shadow.seconds_training,
+        "config": cfg.to_dict(),
+    },
+)

@@ -20,21 +20,34 @@
 # pools of shadow models, on three under-represented sources, and lays the results out like the seed's tables.
 
 # %% tags=["parameters"]
-dataset = "mnist5k"                               # over-represented group (mnist5k; mnist with data_dir)
-sources = ["fontdigits", "digits28", "augmnist"]  # under-represented sources, one mixture each
-n_over = 3000                                     # examples of the over-represented group
-n_under = 200                                     # examples of each under-represented group
-data_dir = None                                   # folder with torchvision-format data, for full-scale datasets
-model = "mlp"                                     # mlp, cnn32, cnn64, resnet9, resnet18
-n_shadow = 64                                     # models per pool
-epochs = 40                                       # training epochs per model
-n_queries = 1                                     # query views per example: 1 is the image itself
-tau = 0.4                                         # memorization threshold of singletons (the seed's MNIST value)
-attacks = ["loss", "shokri", "mentr", "calibrated", "lira_online", "lira_offline", "rmia", "gradnorm"]
-seed = 0                                          # master seed
-device = "auto"                                   # "auto" uses a CUDA GPU when there is one
-n_boot = 200                                      # bootstrap replicates for confidence intervals
-quick = False                                     # CI smoke mode: tiny data, few models, few epochs
+dataset = "mnist5k"  # over-represented group (mnist5k; mnist with data_dir)
+sources = [
+    "fontdigits",
+    "digits28",
+    "augmnist",
+]  # under-represented sources, one mixture each
+n_over = 3000  # examples of the over-represented group
+n_under = 200  # examples of each under-represented group
+data_dir = None  # folder with torchvision-format data, for full-scale datasets
+model = "mlp"  # mlp, cnn32, cnn64, resnet9, resnet18
+n_shadow = 64  # models per pool
+epochs = 40  # training epochs per model
+n_queries = 1  # query views per example: 1 is the image itself
+tau = 0.4  # memorization threshold of singletons (the seed's MNIST value)
+attacks = [
+    "loss",
+    "shokri",
+    "mentr",
+    "calibrated",
+    "lira_online",
+    "lira_offline",
+    "rmia",
+    "gradnorm",
+]
+seed = 0  # master seed
+device = "auto"  # "auto" uses a CUDA GPU when there is one
+n_boot = 200  # bootstrap replicates for confidence intervals
+quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
 import matplotlib.pyplot as plt
@@ -42,19 +55,37 @@ import numpy as np
 import pandas as pd
 
 from mia_lib import config, metrics, plotting, pool, vulnerability
-from mia_lib.book import report
 from mia_lib.attacks import zoo
+from mia_lib.book import report
 
 plotting.style()
 pd.set_option("display.max_rows", 200)
-base = config.Experiment(dataset=dataset, n_data=n_over, data_dir=data_dir, model=model, n_shadow=n_shadow,
-                         epochs=epochs, n_queries=n_queries, save_params=True, seed=seed, device=device)
-cfgs = {None: base.quick_if(quick)}  # the single-dataset row, then one mixture per source
-cfgs.update({src: base.replace(under=src, n_under=n_under).quick_if(quick) for src in sources})
+base = config.Experiment(
+    dataset=dataset,
+    n_data=n_over,
+    data_dir=data_dir,
+    model=model,
+    n_shadow=n_shadow,
+    epochs=epochs,
+    n_queries=n_queries,
+    save_params=True,
+    seed=seed,
+    device=device,
+)
+cfgs = {
+    None: base.quick_if(quick)
+}  # the single-dataset row, then one mixture per source
+cfgs.update(
+    {
+        src: base.replace(under=src, n_under=n_under).quick_if(quick)
+        for src in sources
+    }
+)
 n_boot = metrics.n_boot_for(n_boot, quick)
 OPTIONS = {"shokri": {"n_train": 10_000}, "gradnorm": {"batch_size": 1024}}
-pd.DataFrame({src or dataset: c.to_dict() for src, c in cfgs.items()}).T[["dataset", "under", "n_data", "n_under",
-                                                                          "n_shadow", "epochs", "model"]]
+pd.DataFrame({src or dataset: c.to_dict() for src, c in cfgs.items()}).T[
+    ["dataset", "under", "n_data", "n_under", "n_shadow", "epochs", "model"]
+]
 
 # %% [markdown]
 # ## The attacks
@@ -100,8 +131,13 @@ report.glue("n_over_", cfgs[None].n_data)
 report.glue("n_under_", cfgs[sources[0]].n_under if sources else 0)
 report.glue("tau_", tau)
 single_ds = pool.load_data(cfgs[None])
-feature_model = vulnerability.over_group_models(single_ds, cfgs[None].model, pool.recipe(cfgs[None]),
-                                                seed=seed, device=cfgs[None].device)[0][0]
+feature_model = vulnerability.over_group_models(
+    single_ds,
+    cfgs[None].model,
+    pool.recipe(cfgs[None]),
+    seed=seed,
+    device=cfgs[None].device,
+)[0][0]
 
 # %% [markdown]
 # ## Running the zoo
@@ -115,14 +151,31 @@ for src, c in cfgs.items():
     shadow = pool.load_or_train(c)
     sel_ids, target_ids = vulnerability.split_models(shadow.n_shadow)
     if src is None:
-        masks = {f"mem > {tau}": vulnerability.singletons(shadow.correct, shadow.keep, shadow.group == 0, tau)[0]}
+        masks = {
+            f"mem > {tau}": vulnerability.singletons(
+                shadow.correct, shadow.keep, shadow.group == 0, tau
+            )[0]
+        }
     else:
-        masks = vulnerability.selections(shadow, feature_model, tau, sel_ids, seed=seed)
-    groups = {"All": np.ones(len(shadow.y), dtype=bool), **{k: v for k, v in masks.items() if v.any()}}
-    scores = zoo.attack_scores(shadow, attacks, target_ids=target_ids, options=OPTIONS)
-    table = zoo.evaluate(scores, shadow.keep[target_ids], groups, n_boot=n_boot, seed=seed)
+        masks = vulnerability.selections(
+            shadow, feature_model, tau, sel_ids, seed=seed
+        )
+    groups = {
+        "All": np.ones(len(shadow.y), dtype=bool),
+        **{k: v for k, v in masks.items() if v.any()},
+    }
+    scores = zoo.attack_scores(
+        shadow, attacks, target_ids=target_ids, options=OPTIONS
+    )
+    table = zoo.evaluate(
+        scores, shadow.keep[target_ids], groups, n_boot=n_boot, seed=seed
+    )
     name = dataset if src is None else f"{dataset}+{src}"
-    parts.append(zoo.by_setting(table, {f"{name} ({k})": k for k in groups if k != "All"}).assign(source=str(src)))
+    parts.append(
+        zoo.by_setting(
+            table, {f"{name} ({k})": k for k in groups if k != "All"}
+        ).assign(source=str(src))
+    )
     kept[src] = (scores, shadow.keep[target_ids], groups)
 long = pd.concat(parts, ignore_index=True)
 
@@ -132,8 +185,11 @@ long = pd.concat(parts, ignore_index=True)
 
 # %%
 cells = zoo.cells(long, level=0.001)
-sizes = long[long.group == "Under-represented"].drop_duplicates("setting").set_index("setting")[
-    ["n_examples", "n_members", "n_nonmembers"]]
+sizes = (
+    long[long.group == "Under-represented"]
+    .drop_duplicates("setting")
+    .set_index("setting")[["n_examples", "n_members", "n_nonmembers"]]
+)
 report.glue("n_targets", len(target_ids))
 sizes
 
@@ -158,8 +214,14 @@ focus = "singletons" if "singletons" in groups else list(groups)[-1]
 fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
 for ax, g in zip(axes, ("All", focus)):
     cols = np.flatnonzero(groups[g])
-    plotting.roc_loglog(ax, {zoo.ATTACKS[a].label: (s[:, cols], is_member[:, cols]) for a, s in scores.items()},
-                        n_min=int((~is_member[:, cols]).sum()))
+    plotting.roc_loglog(
+        ax,
+        {
+            zoo.ATTACKS[a].label: (s[:, cols], is_member[:, cols])
+            for a, s in scores.items()
+        },
+        n_min=int((~is_member[:, cols]).sum()),
+    )
     ax.set(xlabel=f"false positive rate ({g})")
 plt.show()
 
@@ -175,7 +237,11 @@ plt.show()
 
 # %%
 checks = zoo.claims(cells, strongest="lira_online")
-under_wins, pairs, best = checks["under_beats_all"], checks["singletons_beat_random"], checks["best_attack"]
+under_wins, pairs, best = (
+    checks["under_beats_all"],
+    checks["singletons_beat_random"],
+    checks["best_attack"],
+)
 report.glue("claim1_cells", int(under_wins.sum()))
 report.glue("claim1_total", int(under_wins.size))
 report.glue("claim2_auroc", int(pairs["auroc"].sum()))
@@ -183,10 +249,25 @@ report.glue("claim2_tpr", int(pairs["tpr"].sum()))
 report.glue("claim2_total", len(pairs))
 report.glue("claim3_settings", int(checks["strongest_is_best"].sum()))
 report.glue("claim3_total", len(best))
-report.glue("claim1_verdict", "holds" if under_wins.all() else "does not hold everywhere")
-report.glue("claim2_verdict", "holds" if len(pairs) and (pairs.auroc | pairs.tpr).all() else "does not hold everywhere")
-report.glue("claim3_verdict", "holds" if checks["strongest_is_best"].all() else "does not hold everywhere")
-best.map(lambda a: zoo.ATTACKS[a].label).to_frame("highest AUROC on the under-represented examples")
+report.glue(
+    "claim1_verdict",
+    "holds" if under_wins.all() else "does not hold everywhere",
+)
+report.glue(
+    "claim2_verdict",
+    "holds"
+    if len(pairs) and (pairs.auroc | pairs.tpr).all()
+    else "does not hold everywhere",
+)
+report.glue(
+    "claim3_verdict",
+    "holds"
+    if checks["strongest_is_best"].all()
+    else "does not hold everywhere",
+)
+best.map(lambda a: zoo.ATTACKS[a].label).to_frame(
+    "highest AUROC on the under-represented examples"
+)
 
 # %% [markdown]
 # 1. The under-represented AUROC's interval lies above the "All" interval in {glue:text}`claim1_cells` of
@@ -205,13 +286,21 @@ best.map(lambda a: zoo.ATTACKS[a].label).to_frame("highest AUROC on the under-re
 # smaller, so only the direction of each comparison, not the values, is expected to carry over.
 
 # %%
-SEED_MNIST_AUGMNIST = {  # Why Train More?, Table II (TPR at 0.1% FPR as fractions)
-    ("loss", "random"): (0.50, 0.61, 0.0, 0.0), ("loss", "singletons"): (0.50, 0.82, 0.0, 0.0),
-    ("lira_online", "random"): (0.53, 0.87, 0.0145, 0.2755), ("lira_online", "singletons"): (0.53, 1.0, 0.0107, 1.0)}
-ref = "augmnist" if "augmnist" in sources else (sources[0] if sources else "None")
+# Why Train More?, Table II (TPR at 0.1% FPR as fractions)
+SEED_MNIST_AUGMNIST = {
+    ("loss", "random"): (0.50, 0.61, 0.0, 0.0),
+    ("loss", "singletons"): (0.50, 0.82, 0.0, 0.0),
+    ("lira_online", "random"): (0.53, 0.87, 0.0145, 0.2755),
+    ("lira_online", "singletons"): (0.53, 1.0, 0.0107, 1.0),
+}
+ref = (
+    "augmnist" if "augmnist" in sources else (sources[0] if sources else "None")
+)
 cols = ["auroc_all", "auroc_under", "tpr_all", "tpr_under"]
 mine = cells[cells.source == ref].set_index(["attack", "selection"])[cols]
-seed_cells = pd.DataFrame(SEED_MNIST_AUGMNIST, index=[f"seed {c}" for c in cols]).T
+seed_cells = pd.DataFrame(
+    SEED_MNIST_AUGMNIST, index=[f"seed {c}" for c in cols]
+).T
 comparison = mine.reindex(seed_cells.index).join(seed_cells)
 comparison.round(3)
 
@@ -223,8 +312,7 @@ for (attack, sel), row in comparison.iterrows():
     report.glue(f"{key}_tpr_under", row["tpr_under"], "{:.1%}")
     report.glue(f"seed_{key}_auroc_under", row["seed auroc_under"], "{:.2f}")
     report.glue(f"seed_{key}_tpr_under", row["seed tpr_under"], "{:.1%}")
-report.glue("ref_source", ref);
-
+report.glue("ref_source", ref)
 # %% [markdown]
 # ## Summary
 #
@@ -248,17 +336,52 @@ report.glue("ref_source", ref);
 # Full-scale runs take the same parameters, e.g. `-p model cnn32 -p n_shadow 256 -p device cuda`.
 
 # %%
-nested = {a: {r.setting: {k: getattr(r, k) for k in ("auroc_all", "auroc_under", "tpr_all", "tpr_under",
-                                                     "auroc_under_lo", "auroc_under_hi", "tpr_under_lo",
-                                                     "tpr_under_hi")}
-              for r in part.itertuples()} for a, part in cells.groupby("attack", sort=False)}
-report.save_results("03_attack_zoo", {
-    "attacks": nested, "tpr_fpr_level": 0.001, "setting_sizes": sizes.to_dict(orient="index"),
-    "claims": {"under_beats_all_cells": [int(under_wins.sum()), int(under_wins.size)],
-               "singletons_beat_random_auroc": [int(pairs["auroc"].sum()), len(pairs)],
-               "singletons_beat_random_tpr": [int(pairs["tpr"].sum()), len(pairs)],
-               "lira_online_best_settings": [int(checks["strongest_is_best"].sum()), len(best)]},
-    "best_attack_by_setting": best.to_dict(),
-    "comparison_with_seed": {f"{a}|{sel}": row for (a, sel), row in comparison.to_dict(orient="index").items()},
-    "reference_source": ref, "config": {str(src): c.to_dict() for src, c in cfgs.items()},
-});
+nested = {
+    a: {
+        r.setting: {
+            k: getattr(r, k)
+            for k in (
+                "auroc_all",
+                "auroc_under",
+                "tpr_all",
+                "tpr_under",
+                "auroc_under_lo",
+                "auroc_under_hi",
+                "tpr_under_lo",
+                "tpr_under_hi",
+            )
+        }
+        for r in part.itertuples()
+    }
+    for a, part in cells.groupby("attack", sort=False)
+}
+report.save_results(
+    "03_attack_zoo",
+    {
+        "attacks": nested,
+        "tpr_fpr_level": 0.001,
+        "setting_sizes": sizes.to_dict(orient="index"),
+        "claims": {
+            "under_beats_all_cells": [
+                int(under_wins.sum()),
+                int(under_wins.size),
+            ],
+            "singletons_beat_random_auroc": [
+                int(pairs["auroc"].sum()),
+                len(pairs),
+            ],
+            "singletons_beat_random_tpr": [int(pairs["tpr"].sum()), len(pairs)],
+            "lira_online_best_settings": [
+                int(checks["strongest_is_best"].sum()),
+                len(best),
+            ],
+        },
+        "best_attack_by_setting": best.to_dict(),
+        "comparison_with_seed": {
+            f"{a}|{sel}": row
+            for (a, sel), row in comparison.to_dict(orient="index").items()
+        },
+        "reference_source": ref,
+        "config": {str(src): c.to_dict() for src, c in cfgs.items()},
+    },
+)

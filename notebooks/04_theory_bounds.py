@@ -21,18 +21,20 @@
 # the closed forms on two Gaussians, and then tests the claims example by example on the shadow pool of {doc}`chapter 1 <01_lira_and_memorization>`.
 
 # %% tags=["parameters"]
-dataset = "digits"     # a name known to mia_lib.data
-model = "mlp"          # mlp, cnn32, cnn64, resnet9, resnet18
-n_shadow = 128         # models in the pool (chapter 1's pool, so it comes from the cache)
-epochs = 40            # training epochs per model
-n_queries = 1          # query views per example
-mvn_views = 5          # query views for the multivariate comparison (chapter 1's augmented-query pool)
-mem_min = 0.1          # "memorized" means memorization above this
-seed = 0               # master seed
-device = "auto"        # "auto" uses a CUDA GPU when there is one
-n_mc = 200_000         # Monte Carlo draws per distribution in the two-Gaussian illustration
-delta = 0.05           # error probability for the sample-complexity bounds
-quick = False          # CI smoke mode: tiny data, few models, few epochs
+dataset = "digits"  # a name known to mia_lib.data
+model = "mlp"  # mlp, cnn32, cnn64, resnet9, resnet18
+n_shadow = (
+    128  # models in the pool (chapter 1's pool, so it comes from the cache)
+)
+epochs = 40  # training epochs per model
+n_queries = 1  # query views per example
+mvn_views = 5  # query views, multivariate comparison (chapter 1's pool)
+mem_min = 0.1  # "memorized" means memorization above this
+seed = 0  # master seed
+device = "auto"  # "auto" uses a CUDA GPU when there is one
+n_mc = 200_000  # Monte Carlo draws per distribution (two Gaussians)
+delta = 0.05  # error probability for the sample-complexity bounds
+quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
 import matplotlib.pyplot as plt
@@ -44,8 +46,15 @@ from mia_lib import config, metrics, plotting, pool, theory
 from mia_lib.book import report
 
 plotting.style()
-cfg = config.Experiment(dataset=dataset, model=model, n_shadow=n_shadow, epochs=epochs, n_queries=n_queries,
-                        seed=seed, device=device).quick_if(quick)
+cfg = config.Experiment(
+    dataset=dataset,
+    model=model,
+    n_shadow=n_shadow,
+    epochs=epochs,
+    n_queries=n_queries,
+    seed=seed,
+    device=device,
+).quick_if(quick)
 n_mc, mvn_views = (20_000, min(mvn_views, 2)) if quick else (n_mc, mvn_views)
 rng = np.random.default_rng(seed)
 cfg
@@ -76,34 +85,69 @@ cfg
 
 # %%
 mu_in, var_in, mu_out, var_out = 1.5, 0.25, 0.0, 1.0
-x_in, x_out = rng.normal(mu_in, np.sqrt(var_in), n_mc), rng.normal(mu_out, np.sqrt(var_out), n_mc)
-llr_in, llr_out = (theory.gaussian_llr(x, mu_in, var_in, mu_out, var_out) for x in (x_in, x_out))
+x_in, x_out = (
+    rng.normal(mu_in, np.sqrt(var_in), n_mc),
+    rng.normal(mu_out, np.sqrt(var_out), n_mc),
+)
+llr_in, llr_out = (
+    theory.gaussian_llr(x, mu_in, var_in, mu_out, var_out)
+    for x in (x_in, x_out)
+)
 is_member = np.r_[np.ones(n_mc, bool), np.zeros(n_mc, bool)]
-demo = {"likelihood-ratio test": np.r_[llr_in, llr_out], "threshold on φ": np.r_[x_in, x_out]}
-tv = report.glue("demo_tv", theory.tv_gaussian(mu_in, var_in, mu_out, var_out), "{:.3f}")
-h2 = report.glue("demo_h2", theory.hellinger2_gaussian(mu_in, var_in, mu_out, var_out), "{:.3f}")
-soft = theory.soft_llr_advantage(lambda x: stats.norm.logpdf(x, mu_in, np.sqrt(var_in)),
-                                 lambda x: stats.norm.logpdf(x, mu_out, np.sqrt(var_out)))
+demo = {
+    "likelihood-ratio test": np.r_[llr_in, llr_out],
+    "threshold on φ": np.r_[x_in, x_out],
+}
+tv = report.glue(
+    "demo_tv", theory.tv_gaussian(mu_in, var_in, mu_out, var_out), "{:.3f}"
+)
+h2 = report.glue(
+    "demo_h2",
+    theory.hellinger2_gaussian(mu_in, var_in, mu_out, var_out),
+    "{:.3f}",
+)
+soft = theory.soft_llr_advantage(
+    lambda x: stats.norm.logpdf(x, mu_in, np.sqrt(var_in)),
+    lambda x: stats.norm.logpdf(x, mu_out, np.sqrt(var_out)),
+)
 report.glue("demo_soft", soft, "{:.3f}")
-report.glue("demo_soft_mc", theory.advantage_from_llr_samples(llr_in, llr_out, soft=True), "{:.3f}")
-llr_mc = report.glue("demo_llr_mc", theory.advantage_from_llr_samples(llr_in, llr_out), "{:.3f}")
+report.glue(
+    "demo_soft_mc",
+    theory.advantage_from_llr_samples(llr_in, llr_out, soft=True),
+    "{:.3f}",
+)
+llr_mc = report.glue(
+    "demo_llr_mc", theory.advantage_from_llr_samples(llr_in, llr_out), "{:.3f}"
+)
 report.glue("demo_tv_upper", theory.tv_bounds(h2)[1], "{:.3f}")
-report.glue("demo_2h2", 2 * h2, "{:.3f}");
-
+report.glue("demo_2h2", 2 * h2, "{:.3f}")
 # %% mystnb={"figure": {"caption": "Two Gaussians: the likelihood-ratio test against thresholding the statistic itself, on log-log axes.", "name": "fig-04-llr-roc"}}
 fig, ax = plt.subplots(figsize=(6, 5))
-plotting.roc_loglog(ax, {name: (s, is_member) for name, s in demo.items()}, n_min=n_mc)
+plotting.roc_loglog(
+    ax, {name: (s, is_member) for name, s in demo.items()}, n_min=n_mc
+)
 plt.show()
 
 # %%
-low = {name: metrics.tpr_at_fpr(*metrics.roc(s, is_member), 0.001) for name, s in demo.items()}
-best = {name: metrics.advantage(*metrics.roc(s, is_member)) for name, s in demo.items()}
+low = {
+    name: metrics.tpr_at_fpr(*metrics.roc(s, is_member), 0.001)
+    for name, s in demo.items()
+}
+best = {
+    name: metrics.advantage(*metrics.roc(s, is_member))
+    for name, s in demo.items()
+}
 report.glue("demo_tpr_llr", low["likelihood-ratio test"], "{:.2%}")
 report.glue("demo_tpr_phi", low["threshold on φ"], "{:.2%}")
-report.glue("demo_tpr_ratio", low["likelihood-ratio test"] / max(low["threshold on φ"], 1 / n_mc), "{:.0f}")
+report.glue(
+    "demo_tpr_ratio",
+    low["likelihood-ratio test"] / max(low["threshold on φ"], 1 / n_mc),
+    "{:.0f}",
+)
 report.glue("demo_best_phi", best["threshold on φ"], "{:.3f}")
-report.glue("demo_soft_ok", "holds" if h2 <= soft <= min(2 * h2, tv) else "fails");
-
+report.glue(
+    "demo_soft_ok", "holds" if h2 <= soft <= min(2 * h2, tv) else "fails"
+)
 # %% [markdown]
 # The closed forms give TV = {glue:text}`demo_tv` and $H^2$ = {glue:text}`demo_h2`. Inside the bracket
 # [$H^2$, $H\sqrt{2-H^2}$] = [{glue:text}`demo_h2`, {glue:text}`demo_tv_upper`], the LLR test, decided at
@@ -127,9 +171,20 @@ rows = []
 for shift in (2.0, 1.0, 0.5, 0.25):
     h2_s = theory.hellinger2_gaussian(0.0, 1.0, shift, 1.0)
     lo, hi = theory.sample_complexity(h2_s, delta)
-    exact = int(np.ceil((2 * stats.norm.isf(delta) / shift) ** 2))  # error Φ(−√n·shift/2) ≤ δ
-    rows.append({"mean shift": shift, "H²": h2_s, "1/H²": 1 / h2_s, "necessary n": lo, "exact n": exact,
-                 "sufficient n": hi, "exact n × H²": exact * h2_s})
+    exact = int(
+        np.ceil((2 * stats.norm.isf(delta) / shift) ** 2)
+    )  # error Φ(−√n·shift/2) ≤ δ
+    rows.append(
+        {
+            "mean shift": shift,
+            "H²": h2_s,
+            "1/H²": 1 / h2_s,
+            "necessary n": lo,
+            "exact n": exact,
+            "sufficient n": hi,
+            "exact n × H²": exact * h2_s,
+        }
+    )
 counts = pd.DataFrame(rows).set_index("mean shift")
 report.glue("delta", delta, "{:g}")
 report.glue("nh2_min", counts["exact n × H²"].min(), "{:.1f}")
@@ -177,14 +232,15 @@ fit_ids, eval_ids = np.arange(n_models // 2), np.arange(n_models // 2, n_models)
 g = theory.fit_gaussians(shadow.phi, shadow.keep, fit_ids)
 gauss = (g["mean_in"], g["var_in"], g["mean_out"], g["var_out"])
 h2_ex, tv_ex = theory.hellinger2_gaussian(*gauss), theory.tv_gaussian(*gauss)
-mem, se_mem = theory.per_example_advantage(shadow.correct[fit_ids], shadow.keep[fit_ids])
+mem, se_mem = theory.per_example_advantage(
+    shadow.correct[fit_ids], shadow.keep[fit_ids]
+)
 llr = theory.gaussian_llr(shadow.phi[eval_ids].mean(-1), *gauss)
 adv, se_adv = theory.per_example_advantage(llr > 0, shadow.keep[eval_ids])
 ok = np.isfinite(h2_ex) & np.isfinite(adv) & np.isfinite(mem)
 report.glue("n_models", n_models)
 report.glue("n_examples", n_examples)
-report.glue("n_ok", int(ok.sum()));
-
+report.glue("n_ok", int(ok.sum()))
 # %%
 z = (adv - mem) / np.hypot(se_adv, se_mem)
 violated = ok & (z < -stats.norm.isf(0.05))
@@ -196,22 +252,47 @@ viol_mem = metrics.share(violated[memorized])
 tv_above = metrics.share(tv_ex[ok] >= mem[ok])
 
 # %%
-for name, value in (("share_above", above), ("share_above_mem", above_mem), ("share_violated", viol),
-                    ("share_violated_mem", viol_mem), ("share_tv_above", tv_above)):
+for name, value in (
+    ("share_above", above),
+    ("share_above_mem", above_mem),
+    ("share_violated", viol),
+    ("share_violated_mem", viol_mem),
+    ("share_tv_above", tv_above),
+):
     report.glue(name, value.text("{:.1%}"))
 report.glue("n_memorized", int(memorized.sum()))
 report.glue("mem_min", mem_min, "{:g}")
 gap = adv[ok] - mem[ok]
-report.glue("gap", f"{gap.mean():.3f} ± {1.96 * gap.std(ddof=1) / np.sqrt(max(gap.size, 1)):.3f}")
+report.glue(
+    "gap",
+    f"{gap.mean():.3f} ± "
+    f"{1.96 * gap.std(ddof=1) / np.sqrt(max(gap.size, 1)):.3f}",
+)
 consistent = bool(viol.lo <= 0.05)
-report.glue("bound_verdict", "consistent" if consistent else "not consistent");
-
+report.glue("bound_verdict", "consistent" if consistent else "not consistent")
 # %% mystnb={"figure": {"caption": "Per-example advantage against memorization. Left: the held-out advantage of the fitted likelihood-ratio test. Right: the total variation of the fitted Gaussians. On or above the dashed line, adv ≥ mem holds.", "name": "fig-04-adv-vs-mem"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
-for ax, y, label in ((axes[0], adv, "held-out advantage of the llr test"), (axes[1], tv_ex, "tv of fitted gaussians")):
-    ax.scatter(mem[ok & ~violated], y[ok & ~violated], s=6, alpha=0.4, label="consistent with the bound")
-    ax.scatter(mem[violated], y[violated], s=10, color="C3", label="significantly below")
-    ax.plot([-0.2, 1], [-0.2, 1], ls="--", color="gray", lw=1, label="adv = mem")
+for ax, y, label in (
+    (axes[0], adv, "held-out advantage of the llr test"),
+    (axes[1], tv_ex, "tv of fitted gaussians"),
+):
+    ax.scatter(
+        mem[ok & ~violated],
+        y[ok & ~violated],
+        s=6,
+        alpha=0.4,
+        label="consistent with the bound",
+    )
+    ax.scatter(
+        mem[violated],
+        y[violated],
+        s=10,
+        color="C3",
+        label="significantly below",
+    )
+    ax.plot(
+        [-0.2, 1], [-0.2, 1], ls="--", color="gray", lw=1, label="adv = mem"
+    )
     ax.set(xlabel="memorization (first half of the pool)", ylabel=label)
 axes[0].legend(fontsize=8, loc="lower right")
 plt.show()
@@ -238,8 +319,14 @@ flag_negative = np.mean(adv[violated] < 0) if violated.any() else np.nan
 report.glue("n_violated", int(violated.sum()))
 report.glue("violated_unmemorized", flag_unmem, "{:.0%}")
 report.glue("violated_negative", flag_negative, "{:.0%}")
-pd.DataFrame({"memorization": mem[violated], "advantage": adv[violated], "H²": h2_ex[violated],
-              "z": z[violated]}).describe().round(3)
+pd.DataFrame(
+    {
+        "memorization": mem[violated],
+        "advantage": adv[violated],
+        "H²": h2_ex[violated],
+        "z": z[violated],
+    }
+).describe().round(3)
 
 # %% [markdown]
 # Of the {glue:text}`n_violated` flagged examples, {glue:text}`violated_unmemorized` have memorization within
@@ -258,26 +345,50 @@ pd.DataFrame({"memorization": mem[violated], "advantage": adv[violated], "H²": 
 
 # %%
 pred, cap = 1 / h2_ex, theory.shadow_models_bound(mem)
-gn = theory.fit_gaussians(shadow.phi, rng.permuted(shadow.keep, axis=0), fit_ids)
-floor = 1 / np.nanmedian(theory.hellinger2_gaussian(gn["mean_in"], gn["var_in"], gn["mean_out"], gn["var_out"]))
+gn = theory.fit_gaussians(
+    shadow.phi, rng.permuted(shadow.keep, axis=0), fit_ids
+)
+floor = 1 / np.nanmedian(
+    theory.hellinger2_gaussian(
+        gn["mean_in"], gn["var_in"], gn["mean_out"], gn["var_out"]
+    )
+)
 positive, high, zero = ok & (mem > 0), ok & (mem > 0.5), ok & (mem <= 0)
-report.glue("pred_high", np.median(pred[high]) if high.any() else np.nan, "{:.1f}")
-report.glue("pred_zero", np.median(pred[zero]) if zero.any() else np.nan, "{:.0f}")
-report.glue("cap_high", np.median(cap[high]) if high.any() else np.nan, "{:.1f}")
+report.glue(
+    "pred_high", np.median(pred[high]) if high.any() else np.nan, "{:.1f}"
+)
+report.glue(
+    "pred_zero", np.median(pred[zero]) if zero.any() else np.nan, "{:.0f}"
+)
+report.glue(
+    "cap_high", np.median(cap[high]) if high.any() else np.nan, "{:.1f}"
+)
 report.glue("n_high", int(high.sum()))
 report.glue("floor", floor, "{:.0f}")
 share_cap = metrics.share(pred[positive] <= cap[positive])
 report.glue("share_cap", share_cap.text("{:.1%}"))
-upper_high = theory.sample_complexity(np.median(h2_ex[high]) if high.any() else np.nan, delta)[1]
-report.glue("n_upper_high", np.ceil(upper_high), "{:.0f}");
-
+upper_high = theory.sample_complexity(
+    np.median(h2_ex[high]) if high.any() else np.nan, delta
+)[1]
+report.glue("n_upper_high", np.ceil(upper_high), "{:.0f}")
 # %% mystnb={"figure": {"caption": "Predicted number of observations 1/H² per example against memorization, with Corollary 1's cap 2/mem² and the level reached by a pool with no signal.", "name": "fig-04-predicted-count"}}
 fig, ax = plt.subplots(figsize=(6.5, 4.5))
-ax.scatter(mem[ok], pred[ok], s=6, alpha=0.4, label="1/H² of the fitted gaussians")
+ax.scatter(
+    mem[ok], pred[ok], s=6, alpha=0.4, label="1/H² of the fitted gaussians"
+)
 grid = np.linspace(0.02, 1, 200)
-ax.plot(grid, theory.shadow_models_bound(grid), color="C1", label="2/mem² (corollary 1)")
-ax.axhline(floor, color="gray", ls=":", label="no-signal level (shuffled membership)")
-ax.set(yscale="log", xlabel="memorization", ylabel="predicted observations 1/h²")
+ax.plot(
+    grid,
+    theory.shadow_models_bound(grid),
+    color="C1",
+    label="2/mem² (corollary 1)",
+)
+ax.axhline(
+    floor, color="gray", ls=":", label="no-signal level (shuffled membership)"
+)
+ax.set(
+    yscale="log", xlabel="memorization", ylabel="predicted observations 1/h²"
+)
 ax.legend(fontsize=8)
 plt.show()
 
@@ -300,23 +411,53 @@ plt.show()
 # %%
 views = pool.load_or_train(cfg.replace(n_queries=mvn_views))
 m = theory.fit_mvn(views.phi, views.keep, fit_ids)
-h2_mvn = theory.hellinger2_mvn(m["mean_in"], m["cov_in"], m["mean_out"], m["cov_out"])
+h2_mvn = theory.hellinger2_mvn(
+    m["mean_in"], m["cov_in"], m["mean_out"], m["cov_out"]
+)
 g1 = theory.fit_gaussians(views.phi[..., :1], views.keep, fit_ids)
-h2_one = theory.hellinger2_gaussian(g1["mean_in"], g1["var_in"], g1["mean_out"], g1["var_out"])
+h2_one = theory.hellinger2_gaussian(
+    g1["mean_in"], g1["var_in"], g1["mean_out"], g1["var_out"]
+)
 both = np.isfinite(h2_mvn) & np.isfinite(h2_one)
 
 # %%
 shuffled = rng.permuted(views.keep, axis=0)
-mn, g0 = theory.fit_mvn(views.phi, shuffled, fit_ids), theory.fit_gaussians(views.phi[..., :1], shuffled, fit_ids)
-report.glue("mvn_null", np.nanmedian(theory.hellinger2_mvn(mn["mean_in"], mn["cov_in"], mn["mean_out"],
-                                                           mn["cov_out"])), "{:.3f}")
-report.glue("one_null", np.nanmedian(theory.hellinger2_gaussian(g0["mean_in"], g0["var_in"], g0["mean_out"],
-                                                                g0["var_out"])), "{:.3f}")
+mn, g0 = (
+    theory.fit_mvn(views.phi, shuffled, fit_ids),
+    theory.fit_gaussians(views.phi[..., :1], shuffled, fit_ids),
+)
+report.glue(
+    "mvn_null",
+    np.nanmedian(
+        theory.hellinger2_mvn(
+            mn["mean_in"], mn["cov_in"], mn["mean_out"], mn["cov_out"]
+        )
+    ),
+    "{:.3f}",
+)
+report.glue(
+    "one_null",
+    np.nanmedian(
+        theory.hellinger2_gaussian(
+            g0["mean_in"], g0["var_in"], g0["mean_out"], g0["var_out"]
+        )
+    ),
+    "{:.3f}",
+)
 report.glue("mvn_views", mvn_views)
-report.glue("mvn_rho", metrics.spearman(h2_mvn[both], h2_one[both]).value, "{:.2f}")
-report.glue("mvn_share_larger", np.mean(h2_mvn[both] >= h2_one[both]) if both.any() else np.nan, "{:.0%}")
-report.glue("mvn_median_ratio", np.median(h2_mvn[both] / h2_one[both]) if both.any() else np.nan, "{:.2f}");
-
+report.glue(
+    "mvn_rho", metrics.spearman(h2_mvn[both], h2_one[both]).value, "{:.2f}"
+)
+report.glue(
+    "mvn_share_larger",
+    np.mean(h2_mvn[both] >= h2_one[both]) if both.any() else np.nan,
+    "{:.0%}",
+)
+report.glue(
+    "mvn_median_ratio",
+    np.median(h2_mvn[both] / h2_one[both]) if both.any() else np.nan,
+    "{:.2f}",
+)
 # %% [markdown]
 # The two distances rank examples alike (Spearman ρ = {glue:text}`mvn_rho`). The multivariate one is larger for
 # {glue:text}`mvn_share_larger` of the examples (median ratio {glue:text}`mvn_median_ratio`). For exact
@@ -338,18 +479,44 @@ report.glue("mvn_median_ratio", np.median(h2_mvn[both] / h2_one[both]) if both.a
 #   reach the pool's no-signal level ({glue:text}`floor`). {doc}`Chapter 5 <05_shadow_efficiency>` asks whether shadow-model counts follow.
 
 # %% tags=["remove-input"]
-report.save_results("04_theory_bounds", {
-    "share_adv_ge_mem": above.value, "share_adv_ge_mem_memorized": above_mem.value,
-    "share_significantly_below": viol.value, "bound_consistent": consistent, "mean_gap_adv_minus_mem": gap.mean(),
-    "median_inv_h2_mem_above_half": np.median(pred[high]) if high.any() else np.nan,
-    "median_inv_h2_mem_zero": np.median(pred[zero]) if zero.any() else np.nan, "inv_h2_no_signal_level": floor,
-    "with_ci": {"share_adv_ge_mem": above, "share_adv_ge_mem_memorized": above_mem,
-                "share_significantly_below": viol, "share_significantly_below_memorized": viol_mem,
-                "share_tv_ge_mem": tv_above,
-                "share_inv_h2_le_2_over_mem2": share_cap},
-    "demo": {"tv": tv, "h2": h2, "soft_llr_advantage": soft, "llr_advantage_mc": llr_mc,
-             "tpr_at_0.1pct_fpr": low, "best_advantage": best},
-    "sample_complexity": counts.reset_index().to_dict(orient="list"),
-    "n_examples": n_examples, "n_examples_used": int(ok.sum()), "n_memorized": int(memorized.sum()),
-    "n_violated": int(violated.sum()), "mem_min": mem_min, "mvn_views": mvn_views, "config": cfg.to_dict(),
-})
+report.save_results(
+    "04_theory_bounds",
+    {
+        "share_adv_ge_mem": above.value,
+        "share_adv_ge_mem_memorized": above_mem.value,
+        "share_significantly_below": viol.value,
+        "bound_consistent": consistent,
+        "mean_gap_adv_minus_mem": gap.mean(),
+        "median_inv_h2_mem_above_half": np.median(pred[high])
+        if high.any()
+        else np.nan,
+        "median_inv_h2_mem_zero": np.median(pred[zero])
+        if zero.any()
+        else np.nan,
+        "inv_h2_no_signal_level": floor,
+        "with_ci": {
+            "share_adv_ge_mem": above,
+            "share_adv_ge_mem_memorized": above_mem,
+            "share_significantly_below": viol,
+            "share_significantly_below_memorized": viol_mem,
+            "share_tv_ge_mem": tv_above,
+            "share_inv_h2_le_2_over_mem2": share_cap,
+        },
+        "demo": {
+            "tv": tv,
+            "h2": h2,
+            "soft_llr_advantage": soft,
+            "llr_advantage_mc": llr_mc,
+            "tpr_at_0.1pct_fpr": low,
+            "best_advantage": best,
+        },
+        "sample_complexity": counts.reset_index().to_dict(orient="list"),
+        "n_examples": n_examples,
+        "n_examples_used": int(ok.sum()),
+        "n_memorized": int(memorized.sum()),
+        "n_violated": int(violated.sum()),
+        "mem_min": mem_min,
+        "mvn_views": mvn_views,
+        "config": cfg.to_dict(),
+    },
+)

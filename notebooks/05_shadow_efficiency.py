@@ -21,20 +21,22 @@
 # Nothing is retrained.
 
 # %% tags=["parameters"]
-dataset = "digits"       # the over-represented group (a name known to mia_lib.data)
-under = "fontdigits"     # the under-represented group mixed in (None: no mixture)
-n_under = 150            # size of the under-represented group
-model = "mlp"            # mlp, cnn32, cnn64, resnet9, resnet18
-n_shadow = 256           # models in the pool
-epochs = 40              # training epochs per model
-n_queries = 1            # query views per example
-n_targets = None         # fixed target models (None: a quarter of the pool); the rest are shadow candidates
-n_rep = 10               # random draws of the shadow models for each budget k
-mem_threshold = 0.5      # "highly memorized": memorization above this, estimated on the shadow candidates
-fraction = 0.95          # k95 = the smallest k reaching this fraction of the full-pool success
-seed = 0                 # master seed
-device = "auto"          # "auto" uses a CUDA GPU when there is one
-quick = False            # CI smoke mode: tiny data, few models, few epochs
+dataset = "digits"  # the over-represented group (a name known to mia_lib.data)
+under = "fontdigits"  # the under-represented group mixed in (None: no mixture)
+n_under = 150  # size of the under-represented group
+model = "mlp"  # mlp, cnn32, cnn64, resnet9, resnet18
+n_shadow = 256  # models in the pool
+epochs = 40  # training epochs per model
+n_queries = 1  # query views per example
+n_targets = None  # targets (None: a quarter of the pool); the rest are shadows
+n_rep = 10  # random draws of the shadow models for each budget k
+mem_threshold = 0.5  # "highly memorized": mem above this (on the shadows)
+fraction = (
+    0.95  # k95 = the smallest k reaching this fraction of the full-pool success
+)
+seed = 0  # master seed
+device = "auto"  # "auto" uses a CUDA GPU when there is one
+quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
 import time
@@ -47,9 +49,17 @@ from mia_lib import config, efficiency, memorization, plotting, pool, theory
 from mia_lib.book import report
 
 plotting.style()
-cfg = config.Experiment(dataset=dataset, under=under, n_under=n_under if under else 0, model=model,
-                        n_shadow=n_shadow, epochs=epochs, n_queries=n_queries, seed=seed,
-                        device=device).quick_if(quick)
+cfg = config.Experiment(
+    dataset=dataset,
+    under=under,
+    n_under=n_under if under else 0,
+    model=model,
+    n_shadow=n_shadow,
+    epochs=epochs,
+    n_queries=n_queries,
+    seed=seed,
+    device=device,
+).quick_if(quick)
 n_rep = 3 if quick else n_rep
 cfg
 
@@ -69,16 +79,30 @@ cfg
 shadow = pool.load_or_train(cfg)
 n_models, n_examples = shadow.keep.shape
 n_t = n_targets or n_models // 4
-target_ids, shadow_ids = np.arange(n_models - n_t, n_models), np.arange(n_models - n_t)
+target_ids, shadow_ids = (
+    np.arange(n_models - n_t, n_models),
+    np.arange(n_models - n_t),
+)
 mem = memorization.memorization(shadow.correct, shadow.keep, shadow_ids)
 groups = {"all": np.ones(n_examples, bool)}
 if shadow.group.any():
     groups["under-represented"] = shadow.group == 1
 groups["memorized"] = mem > mem_threshold
-per_side = np.minimum(shadow.keep[shadow_ids].sum(0), (~shadow.keep[shadow_ids]).sum(0))
-pd.DataFrame({name: {"examples": int(sel.sum()), "mean memorization": np.nanmean(mem[sel]) if sel.any() else np.nan,
-                     "share under-represented": np.mean(shadow.group[sel] == 1) if sel.any() else np.nan}
-              for name, sel in groups.items()}).T.round(3)
+per_side = np.minimum(
+    shadow.keep[shadow_ids].sum(0), (~shadow.keep[shadow_ids]).sum(0)
+)
+pd.DataFrame(
+    {
+        name: {
+            "examples": int(sel.sum()),
+            "mean memorization": np.nanmean(mem[sel]) if sel.any() else np.nan,
+            "share under-represented": np.mean(shadow.group[sel] == 1)
+            if sel.any()
+            else np.nan,
+        }
+        for name, sel in groups.items()
+    }
+).T.round(3)
 
 # %% tags=["remove-input"]
 report.glue("n_models", n_models)
@@ -89,8 +113,7 @@ report.glue("per_side_min", int(per_side.min()))
 report.glue("per_side_median", int(np.median(per_side)))
 report.glue("n_memorized", int(groups["memorized"].sum()))
 report.glue("mem_threshold", mem_threshold, "{:g}")
-report.glue("seconds_training", shadow.seconds_training, "{:.0f}");
-
+report.glue("seconds_training", shadow.seconds_training, "{:.0f}")
 # %% [markdown]
 # The pool has {glue:text}`n_models` models and {glue:text}`n_examples` examples; training it took
 # {glue:text}`seconds_training` seconds when it was trained (later runs load it from the cache).
@@ -116,20 +139,34 @@ report.glue("seconds_training", shadow.seconds_training, "{:.0f}");
 report.glue("n_rep", n_rep)
 variants = ("online_fixed", "offline_fixed", "online")
 t0 = time.perf_counter()
-table = efficiency.sweep(shadow.phi, shadow.keep, target_ids, shadow_ids, groups, n_rep=n_rep,
-                         variants=variants, seed=seed)
+table = efficiency.sweep(
+    shadow.phi,
+    shadow.keep,
+    target_ids,
+    shadow_ids,
+    groups,
+    n_rep=n_rep,
+    variants=variants,
+    seed=seed,
+)
 seconds_sweep = report.glue("seconds_sweep", time.perf_counter() - t0, "{:.1f}")
-curves = efficiency.curves(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"))
+curves = efficiency.curves(
+    table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")
+)
 report.glue("n_budgets", int(table["k"].nunique()))
-report.glue("n_scorings", int(len(table) / len(groups)));
-
+report.glue("n_scorings", int(len(table) / len(groups)))
 # %% mystnb={"figure": {"caption": "Online LiRA (fixed variance) against the number of shadow models per side, with 95% intervals over random draws of the shadow models. Stars and dashed lines: every candidate.", "name": "fig-05-curves"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 efficiency.plot_curves(axes[0], curves, "online_fixed", "auroc")
 efficiency.plot_curves(axes[1], curves, "online_fixed", "tpr_at_0.1pct_fpr")
 axes[0].set(ylabel="auroc")
 axes[1].set(ylabel="tpr at 0.1% fpr")
-fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(groups), bbox_to_anchor=(0.5, 1.06))
+fig.legend(
+    *axes[0].get_legend_handles_labels(),
+    loc="upper center",
+    ncol=len(groups),
+    bbox_to_anchor=(0.5, 1.06),
+)
 plt.show()
 
 # %% [markdown]
@@ -144,7 +181,12 @@ fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharey=True)
 for ax, variant in zip(axes, variants):
     efficiency.plot_curves(ax, curves, variant, "auroc")
     ax.set(ylabel="auroc", xlabel=f"k ({variant.replace('_', ', ')})")
-fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(groups), bbox_to_anchor=(0.5, 1.07))
+fig.legend(
+    *axes[0].get_legend_handles_labels(),
+    loc="upper center",
+    ncol=len(groups),
+    bbox_to_anchor=(0.5, 1.07),
+)
 plt.show()
 
 # %% [markdown]
@@ -158,27 +200,63 @@ plt.show()
 
 # %%
 report.glue("fraction_pct", fraction, "{:.0%}")
-criteria = {"AUROC": ("auroc", None), "AUROC gain over chance": ("auroc", 0.5),
-            "TPR at 1% FPR": ("tpr_at_1pct_fpr", None), "TPR at 0.1% FPR": ("tpr_at_0.1pct_fpr", None)}
-k95 = pd.concat({name: efficiency.k_to_reach(table, m, fraction, chance=c) for name, (m, c) in criteria.items()},
-                names=["criterion", None]).reset_index(level=0)
+criteria = {
+    "AUROC": ("auroc", None),
+    "AUROC gain over chance": ("auroc", 0.5),
+    "TPR at 1% FPR": ("tpr_at_1pct_fpr", None),
+    "TPR at 0.1% FPR": ("tpr_at_0.1pct_fpr", None),
+}
+k95 = pd.concat(
+    {
+        name: efficiency.k_to_reach(table, m, fraction, chance=c)
+        for name, (m, c) in criteria.items()
+    },
+    names=["criterion", None],
+).reset_index(level=0)
 main = k95[k95["variant"] == "online_fixed"]
-per_rep = efficiency.k_to_reach(table, "auroc", fraction, chance=0.5, per_rep=True)
-spread = per_rep[per_rep["variant"] == "online_fixed"].groupby("group", sort=False)["k"].agg(["min", "median", "max"])
-main.pivot(index="group", columns="criterion", values="k").loc[list(groups)][list(criteria)]
+per_rep = efficiency.k_to_reach(
+    table, "auroc", fraction, chance=0.5, per_rep=True
+)
+spread = (
+    per_rep[per_rep["variant"] == "online_fixed"]
+    .groupby("group", sort=False)["k"]
+    .agg(["min", "median", "max"])
+)
+main.pivot(index="group", columns="criterion", values="k").loc[list(groups)][
+    list(criteria)
+]
 
 # %%
-for key, group in (("all", "all"), ("under", "under-represented"), ("mem", "memorized")):
-    there = group in groups  # no under-represented group when the pool is not a mixture
-    for ckey, criterion in (("auroc", "AUROC"), ("gain", "AUROC gain over chance"), ("tpr", "TPR at 0.1% FPR")):
-        report.glue(f"k95_{ckey}_{key}", efficiency.k_at(k95, criterion, group) if there else "n/a", "{:.0f}" if there else None)
-    report.glue(f"k95_gain_range_{key}",
-                f"{spread.loc[group, 'min']:.0f} to {spread.loc[group, 'max']:.0f}" if there else "n/a")
-ratio = efficiency.k_at(k95, "AUROC gain over chance", "all") / efficiency.k_at(k95, "AUROC gain over chance", "memorized")
+for key, group in (
+    ("all", "all"),
+    ("under", "under-represented"),
+    ("mem", "memorized"),
+):
+    there = (
+        group in groups
+    )  # no under-represented group when the pool is not a mixture
+    for ckey, criterion in (
+        ("auroc", "AUROC"),
+        ("gain", "AUROC gain over chance"),
+        ("tpr", "TPR at 0.1% FPR"),
+    ):
+        report.glue(
+            f"k95_{ckey}_{key}",
+            efficiency.k_at(k95, criterion, group) if there else "n/a",
+            "{:.0f}" if there else None,
+        )
+    report.glue(
+        f"k95_gain_range_{key}",
+        f"{spread.loc[group, 'min']:.0f} to {spread.loc[group, 'max']:.0f}"
+        if there
+        else "n/a",
+    )
+ratio = efficiency.k_at(k95, "AUROC gain over chance", "all") / efficiency.k_at(
+    k95, "AUROC gain over chance", "memorized"
+)
 report.glue("k95_ratio", ratio, "{:.0f}")
 mem_nonmembers = (~shadow.keep[np.ix_(target_ids, groups["memorized"])]).sum()
-report.glue("mem_pairs_fp", 0.001 * mem_nonmembers, "{:.1f}");
-
+report.glue("mem_pairs_fp", 0.001 * mem_nonmembers, "{:.1f}")
 # %% [markdown]
 # With online LiRA (fixed variance), the memorized examples reach {glue:text}`fraction_pct` of their full-pool
 # AUROC with $k$ = {glue:text}`k95_auroc_mem` shadow model(s) per side, and 95% of their gain over chance with
@@ -202,16 +280,38 @@ report.glue("mem_pairs_fp", 0.001 * mem_nonmembers, "{:.1f}");
 
 # %%
 g = theory.fit_gaussians(shadow.phi, shadow.keep, shadow_ids)
-inv_h2 = 1 / theory.hellinger2_gaussian(g["mean_in"], g["var_in"], g["mean_out"], g["var_out"])
+inv_h2 = 1 / theory.hellinger2_gaussian(
+    g["mean_in"], g["var_in"], g["mean_out"], g["var_out"]
+)
 cap = theory.shadow_models_bound(mem)
-compare = pd.DataFrame({name: {"k95 (AUROC gain)": efficiency.k_at(k95, "AUROC gain over chance", name),
-                               "median 1/H²": np.nanmedian(inv_h2[sel]) if sel.any() else np.nan,
-                               "median 2/mem²": np.nanmedian(cap[sel]) if sel.any() else np.nan}
-                        for name, sel in groups.items()}).T
-predicted_ratio = compare.loc["all", "median 1/H²"] / compare.loc["memorized", "median 1/H²"]
+compare = pd.DataFrame(
+    {
+        name: {
+            "k95 (AUROC gain)": efficiency.k_at(
+                k95, "AUROC gain over chance", name
+            ),
+            "median 1/H²": np.nanmedian(inv_h2[sel]) if sel.any() else np.nan,
+            "median 2/mem²": np.nanmedian(cap[sel]) if sel.any() else np.nan,
+        }
+        for name, sel in groups.items()
+    }
+).T
+predicted_ratio = (
+    compare.loc["all", "median 1/H²"] / compare.loc["memorized", "median 1/H²"]
+)
 report.glue("pred_ratio", predicted_ratio, "{:.0f}")
-same_order = bool((compare["median 1/H²"].rank().to_numpy() == compare["k95 (AUROC gain)"].rank().to_numpy()).all())
-report.glue("order_verdict", "ranks the groups in the same order as" if same_order else "does not rank the groups as")
+same_order = bool(
+    (
+        compare["median 1/H²"].rank().to_numpy()
+        == compare["k95 (AUROC gain)"].rank().to_numpy()
+    ).all()
+)
+report.glue(
+    "order_verdict",
+    "ranks the groups in the same order as"
+    if same_order
+    else "does not rank the groups as",
+)
 report.glue("pred_all", compare.loc["all", "median 1/H²"], "{:.0f}")
 report.glue("pred_mem", compare.loc["memorized", "median 1/H²"], "{:.1f}")
 compare.round(1)
@@ -234,17 +334,27 @@ compare.round(1)
 
 # %%
 report.glue("full_models", 2 * int(np.median(per_side)))
-claim = {g_: {"auroc": efficiency.share_of_full(curves, g_, "auroc"),
-              "auroc_gain": efficiency.share_of_full(curves, g_, "auroc", chance=0.5),
-              **{m: efficiency.share_of_full(curves, g_, m) for m in ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")}}
-         for g_ in groups}
+claim = {
+    g_: {
+        "auroc": efficiency.share_of_full(curves, g_, "auroc"),
+        "auroc_gain": efficiency.share_of_full(curves, g_, "auroc", chance=0.5),
+        **{
+            m: efficiency.share_of_full(curves, g_, m)
+            for m in ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")
+        },
+    }
+    for g_ in groups
+}
 for key, group in (("all", "all"), ("mem", "memorized")):
-    for ckey, m, fmt in (("auroc", "auroc", "{:.1%}"), ("gain", "auroc_gain", "{:.0%}"),
-                         ("tpr1", "tpr_at_1pct_fpr", "{:.0%}"), ("tpr", "tpr_at_0.1pct_fpr", "{:.0%}")):
+    for ckey, m, fmt in (
+        ("auroc", "auroc", "{:.1%}"),
+        ("gain", "auroc_gain", "{:.0%}"),
+        ("tpr1", "tpr_at_1pct_fpr", "{:.0%}"),
+        ("tpr", "tpr_at_0.1pct_fpr", "{:.0%}"),
+    ):
         report.glue(f"k2_{ckey}_{key}", claim[group][m], fmt)
 supported = bool(claim["memorized"]["auroc_gain"] >= fraction)
-report.glue("claim_verdict", "supports" if supported else "does not support");
-
+report.glue("claim_verdict", "supports" if supported else "does not support")
 # %% [markdown]
 # With four shadow models, online LiRA reaches {glue:text}`k2_auroc_mem` of the full pool's AUROC on the
 # memorized examples ({glue:text}`k2_auroc_all` on all examples). Measured as a share of the gain over chance,
@@ -271,19 +381,39 @@ report.glue("claim_verdict", "supports" if supported else "does not support");
 #   converges more slowly ({glue:text}`k2_tpr_mem` of the full value at four models).
 
 # %%
-k95_by = {c: {name: efficiency.k_at(k95, c, name) for name in groups} for c in criteria}
-report.save_results("05_shadow_efficiency", {
-    **{f"k95_auroc_gain_{name}": k for name, k in k95_by["AUROC gain over chance"].items()},
-    "ratio_all_over_memorized_k95_auroc_gain": ratio, "ratio_all_over_memorized_median_inv_h2": predicted_ratio,
-    "auroc_gain_share_at_k2_memorized": claim["memorized"]["auroc_gain"],
-    "auroc_gain_share_at_k2_all": claim["all"]["auroc_gain"], "claim_supported_auroc": supported,
-    "seconds_sweep": seconds_sweep,
-    "k95_auroc": k95_by["AUROC"], "k95_auroc_gain": k95_by["AUROC gain over chance"],
-    "k95_tpr_at_1pct_fpr": k95_by["TPR at 1% FPR"], "k95_tpr_at_0.1pct_fpr": k95_by["TPR at 0.1% FPR"],
-    "k95_auroc_gain_per_draw": spread.to_dict(orient="index"), "k95_all": k95.to_dict(orient="records"),
-    "predicted": compare.to_dict(orient="index"), "share_of_full_at_k2": claim,
-    "curves": curves.to_dict(orient="records"), "group_sizes": {n: int(s.sum()) for n, s in groups.items()},
-    "fraction": fraction, "n_targets": n_t, "n_candidates": len(shadow_ids), "n_rep": n_rep,
-    "per_side_median": int(np.median(per_side)), "seconds_training": shadow.seconds_training,
-    "config": cfg.to_dict(),
-})
+k95_by = {
+    c: {name: efficiency.k_at(k95, c, name) for name in groups}
+    for c in criteria
+}
+report.save_results(
+    "05_shadow_efficiency",
+    {
+        **{
+            f"k95_auroc_gain_{name}": k
+            for name, k in k95_by["AUROC gain over chance"].items()
+        },
+        "ratio_all_over_memorized_k95_auroc_gain": ratio,
+        "ratio_all_over_memorized_median_inv_h2": predicted_ratio,
+        "auroc_gain_share_at_k2_memorized": claim["memorized"]["auroc_gain"],
+        "auroc_gain_share_at_k2_all": claim["all"]["auroc_gain"],
+        "claim_supported_auroc": supported,
+        "seconds_sweep": seconds_sweep,
+        "k95_auroc": k95_by["AUROC"],
+        "k95_auroc_gain": k95_by["AUROC gain over chance"],
+        "k95_tpr_at_1pct_fpr": k95_by["TPR at 1% FPR"],
+        "k95_tpr_at_0.1pct_fpr": k95_by["TPR at 0.1% FPR"],
+        "k95_auroc_gain_per_draw": spread.to_dict(orient="index"),
+        "k95_all": k95.to_dict(orient="records"),
+        "predicted": compare.to_dict(orient="index"),
+        "share_of_full_at_k2": claim,
+        "curves": curves.to_dict(orient="records"),
+        "group_sizes": {n: int(s.sum()) for n, s in groups.items()},
+        "fraction": fraction,
+        "n_targets": n_t,
+        "n_candidates": len(shadow_ids),
+        "n_rep": n_rep,
+        "per_side_median": int(np.median(per_side)),
+        "seconds_training": shadow.seconds_training,
+        "config": cfg.to_dict(),
+    },
+)

@@ -21,25 +21,33 @@
 # non-private model memorizes most?
 
 # %% tags=["parameters"]
-dataset = "digits"     # a name known to mia_lib.data (digits, mnist5k, ...; mnist/cifar10 with data_dir)
-data_dir = None        # folder with torchvision-format data, for full-scale datasets
-model = "mlp"          # mlp, cnn32 or cnn64 (DP-SGD needs per-example gradients: no BatchNorm)
-n_shadow = 128         # models per pool (each example is IN for exactly half of them)
-epochs = 40            # epochs of the non-private pool (the no-DP row, the same pool as chapter 1)
-eps_values = [float("inf"), 16.0, 8.0, 4.0, 1.0]  # privacy levels, inf for no DP (on the command line: .inf)
-delta = 1e-5           # the δ of every (ε, δ) guarantee
-max_grad_norm = 1.0    # DP-SGD clipping norm C
-dp_epochs = 20         # DP-SGD recipe, tuned on the default data for accuracy at epsilon 1 and 4
-dp_batch_size = 256    # expected Poisson batch size
-dp_lr = 0.1            # SGD learning rate (momentum 0.9)
-n_twins = 4            # pool models per DP pool trained again, alone, through Opacus (a check)
-n_canaries = 50        # most memorized examples used as natural canaries in the audit
-alpha = 0.05           # the audit's ε lower bound holds with confidence 1 - alpha
-n_queries = 5          # augmented queries per example
-seed = 0               # master seed
-device = "auto"        # "auto" uses a CUDA GPU when there is one
-n_boot = 200           # bootstrap replicates for confidence intervals
-quick = False          # CI smoke mode: tiny data, few models, few epochs
+dataset = "digits"  # mia_lib.data name (mnist/cifar10 need data_dir)
+data_dir = None  # folder with torchvision-format data, for full-scale datasets
+model = "mlp"  # mlp, cnn32 or cnn64 (DP-SGD: no BatchNorm)
+n_shadow = 128  # models per pool (each example is IN for exactly half of them)
+epochs = 40  # non-private pool (the no-DP row, chapter 1's pool)
+eps_values = [
+    float("inf"),
+    16.0,
+    8.0,
+    4.0,
+    1.0,
+]  # privacy levels, inf for no DP (on the command line: .inf)
+delta = 1e-5  # the δ of every (ε, δ) guarantee
+max_grad_norm = 1.0  # DP-SGD clipping norm C
+dp_epochs = 20  # DP-SGD recipe (tuned for accuracy at ε = 1, 4)
+dp_batch_size = 256  # expected Poisson batch size
+dp_lr = 0.1  # SGD learning rate (momentum 0.9)
+n_twins = (
+    4  # pool models per DP pool trained again, alone, through Opacus (a check)
+)
+n_canaries = 50  # most memorized examples used as natural canaries in the audit
+alpha = 0.05  # the audit's ε lower bound holds with confidence 1 - alpha
+n_queries = 5  # augmented queries per example
+seed = 0  # master seed
+device = "auto"  # "auto" uses a CUDA GPU when there is one
+n_boot = 200  # bootstrap replicates for confidence intervals
+quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
 import math
@@ -50,14 +58,23 @@ import numpy as np
 import pandas as pd
 
 from mia_lib import config, dp, memorization, metrics, plotting, pool, theory
-from mia_lib.book import report
 from mia_lib.attacks import lira
+from mia_lib.book import report
 
 plotting.style()
-common = dict(dataset=dataset, data_dir=data_dir, model=model, n_shadow=n_shadow, n_queries=n_queries, seed=seed,
-              device=device)
+common = dict(
+    dataset=dataset,
+    data_dir=data_dir,
+    model=model,
+    n_shadow=n_shadow,
+    n_queries=n_queries,
+    seed=seed,
+    device=device,
+)
 cfg = config.Experiment(epochs=epochs, **common).quick_if(quick)
-cfg_dp = config.Experiment(epochs=dp_epochs, batch_size=dp_batch_size, lr=dp_lr, **common).quick_if(quick)
+cfg_dp = config.Experiment(
+    epochs=dp_epochs, batch_size=dp_batch_size, lr=dp_lr, **common
+).quick_if(quick)
 eps_values = sorted((float(e) for e in eps_values), reverse=True)
 n_boot, n_twins = metrics.n_boot_for(n_boot, quick), (2 if quick else n_twins)
 label = {e: "∞" if math.isinf(e) else f"{e:g}" for e in eps_values}
@@ -87,7 +104,11 @@ cfg_dp
 grid = np.linspace(0, 5, 501)
 fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.plot(grid, theory.yeom_accuracy_bound(grid), label="Yeom et al.: e^ε / 2")
-ax.plot(grid, theory.accuracy_bound(grid), label="hypothesis testing: e^ε / (1 + e^ε)")
+ax.plot(
+    grid,
+    theory.accuracy_bound(grid),
+    label="hypothesis testing: e^ε / (1 + e^ε)",
+)
 ax.axvline(math.log(2), color="gray", ls=":", lw=1, label="ε = ln 2")
 ax.set(xlabel="ε", ylabel="largest attack accuracy", ylim=(0.45, 1.02))
 ax.legend(fontsize=8, loc="lower right")
@@ -97,10 +118,23 @@ plt.show()
 fpr_grid = np.logspace(-5, 0, 400)
 fig, ax = plt.subplots(figsize=(5.5, 5))
 for i, e in enumerate(e for e in eps_values if math.isfinite(e)):
-    ax.plot(fpr_grid, np.maximum(theory.tpr_bound(fpr_grid, e, delta), 1e-5), color=f"C{i}", label=f"ε = {e:g}")
-ax.plot([1e-5, 1], [1e-5, 1], ls="--", color="gray", lw=1, label="chance (ε = 0)")
-ax.set(xscale="log", yscale="log", xlim=(1e-5, 1), ylim=(1e-5, 1.05), xlabel="false positive rate",
-       ylabel="largest true positive rate")
+    ax.plot(
+        fpr_grid,
+        np.maximum(theory.tpr_bound(fpr_grid, e, delta), 1e-5),
+        color=f"C{i}",
+        label=f"ε = {e:g}",
+    )
+ax.plot(
+    [1e-5, 1], [1e-5, 1], ls="--", color="gray", lw=1, label="chance (ε = 0)"
+)
+ax.set(
+    xscale="log",
+    yscale="log",
+    xlim=(1e-5, 1),
+    ylim=(1e-5, 1.05),
+    xlabel="false positive rate",
+    ylabel="largest true positive rate",
+)
 ax.legend(fontsize=8, loc="lower right")
 plt.show()
 
@@ -108,10 +142,24 @@ plt.show()
 prior = np.linspace(0, 1, 201)
 fig, ax = plt.subplots(figsize=(5.5, 4))
 for i, e in enumerate((0.1, 0.5, 1.0)):
-    ax.plot(prior, theory.posterior_bound(prior, e), color=f"C{i}", label=f"ε = {e:g}")
-    ax.plot(prior, theory.posterior_bound(prior, e, kind="pmp"), color=f"C{i}", ls="--")
+    ax.plot(
+        prior,
+        theory.posterior_bound(prior, e),
+        color=f"C{i}",
+        label=f"ε = {e:g}",
+    )
+    ax.plot(
+        prior,
+        theory.posterior_bound(prior, e, kind="pmp"),
+        color=f"C{i}",
+        ls="--",
+    )
 ax.plot(prior, prior, color="gray", lw=1, ls=":", label="posterior = prior")
-ax.set(xlabel="prior probability of membership", ylabel="largest posterior", ylim=(0, 1.02))
+ax.set(
+    xlabel="prior probability of membership",
+    ylabel="largest posterior",
+    ylim=(0, 1.02),
+)
 ax.legend(fontsize=8)
 plt.show()
 
@@ -124,8 +172,7 @@ report.glue("posterior_demo", theory.posterior_bound(0.5, eps_demo), "{:.3f}")
 report.glue("ln2", math.log(2), "{:.2f}")
 report.glue("eps_hi", f"{e_hi:g}")
 report.glue("tpr_demo", 0.01, "{:.0%}")
-report.glue("fpr_needed_hi", (0.01 - delta) / math.exp(e_hi), "{:.1e}");
-
+report.glue("fpr_needed_hi", (0.01 - delta) / math.exp(e_hi), "{:.1e}")
 # %% [markdown]
 # At ε = {glue:text}`eps_demo`, Yeom's bound allows an accuracy of {glue:text}`yeom_acc_demo` (capped at 1: no
 # promise at all), while the hypothesis-testing bound still caps it at {glue:text}`tight_acc_demo`; an attacker
@@ -150,16 +197,26 @@ report.glue("fpr_needed_hi", (0.01 - delta) / math.exp(e_hi), "{:.1e}");
 
 # %%
 t0 = time.perf_counter()
-pools = {e: pool.load_or_train(cfg) if math.isinf(e) else
-         dp.load_or_train_dp_pool(cfg_dp, e, delta, max_grad_norm=max_grad_norm) for e in eps_values}
+pools = {
+    e: pool.load_or_train(cfg)
+    if math.isinf(e)
+    else dp.load_or_train_dp_pool(cfg_dp, e, delta, max_grad_norm=max_grad_norm)
+    for e in eps_values
+}
 seconds_all = time.perf_counter() - t0
 rows = {}
 for e, p in pools.items():
     s = getattr(p, "dp", None)
-    rows[label[e]] = {"sigma": s.noise_multiplier if s else 0.0, "q": s.sample_rate if s else np.nan,
-                      "steps": s.steps if s else np.nan, "eps_rdp": s.epsilon_rdp if s else math.inf,
-                      "eps_prv": s.epsilon_prv if s else math.inf, "train_acc": p.train_acc.mean(),
-                      "test_acc": p.test_acc.mean(), "seconds_training": p.seconds_training}
+    rows[label[e]] = {
+        "sigma": s.noise_multiplier if s else 0.0,
+        "q": s.sample_rate if s else np.nan,
+        "steps": s.steps if s else np.nan,
+        "eps_rdp": s.epsilon_rdp if s else math.inf,
+        "eps_prv": s.epsilon_prv if s else math.inf,
+        "train_acc": p.train_acc.mean(),
+        "test_acc": p.test_acc.mean(),
+        "seconds_training": p.seconds_training,
+    }
 setup = pd.DataFrame(rows).T.rename_axis("ε")
 setup.round(4)
 
@@ -173,8 +230,7 @@ report.glue("sigma_hi", setup.loc[label[e_hi], "sigma"], "{:.2f}")
 report.glue("test_acc_nodp", pools[eps_values[0]].test_acc.mean(), "{:.1%}")
 report.glue("test_acc_lo", setup.loc[label[e_lo], "test_acc"], "{:.1%}")
 report.glue("test_acc_hi", setup.loc[label[e_hi], "test_acc"], "{:.1%}")
-report.glue("seconds_pools", seconds_all, "{:.0f}");
-
+report.glue("seconds_pools", seconds_all, "{:.0f}")
 # %% [markdown]
 # Every pool has {glue:text}`n_shadow` models. Reaching ε = {glue:text}`eps_hi` needs a noise multiplier of
 # σ = {glue:text}`sigma_hi`, and ε = {glue:text}`eps_lo` needs σ = {glue:text}`sigma_lo`. The utility cost is
@@ -188,24 +244,33 @@ report.glue("seconds_pools", seconds_all, "{:.0f}");
 # using the rest of its pool as shadow models.
 
 # %%
-twin_rows = [{"ε": label[e], **row} for e in finite for row in dp.opacus_twin_check(pools[e], range(n_twins))]
+twin_rows = [
+    {"ε": label[e], **row}
+    for e in finite
+    for row in dp.opacus_twin_check(pools[e], range(n_twins))
+]
 twins = pd.DataFrame(twin_rows).set_index(["ε", "model"])
 twins.round(4)
 
 # %%
-diff = pd.DataFrame({"eps": twins["opacus_eps"] - twins["pool_eps"],
-                     "acc": twins["opacus_test_acc"] - twins["pool_test_acc"],
-                     "auroc": twins["opacus_lira_auroc"] - twins["pool_lira_auroc"]})
+diff = pd.DataFrame(
+    {
+        "eps": twins["opacus_eps"] - twins["pool_eps"],
+        "acc": twins["opacus_test_acc"] - twins["pool_test_acc"],
+        "auroc": twins["opacus_lira_auroc"] - twins["pool_lira_auroc"],
+    }
+)
 se = diff.std() / np.sqrt(len(diff))
-agree = bool((diff[["acc", "auroc"]].mean().abs() <= 2 * se[["acc", "auroc"]]).all())
+agree = bool(
+    (diff[["acc", "auroc"]].mean().abs() <= 2 * se[["acc", "auroc"]]).all()
+)
 report.glue("n_twins", len(diff))
 report.glue("twin_eps_gap", diff["eps"].abs().max(), "{:.2g}")
 report.glue("twin_acc_diff", diff["acc"].mean(), "{:+.2%}")
 report.glue("twin_acc_se", se["acc"], "{:.2%}")
 report.glue("twin_auc_diff", diff["auroc"].mean(), "{:+.4f}")
 report.glue("twin_auc_se", se["auroc"], "{:.4f}")
-report.glue("twin_verdict", "agree" if agree else "differ");
-
+report.glue("twin_verdict", "agree" if agree else "differ")
 # %% [markdown]
 # Opacus's own accountant reports the same ε for its runs as ours does for the pools (largest difference
 # {glue:text}`twin_eps_gap`). Over the {glue:text}`n_twins` twins, the Opacus-trained model's test accuracy differs
@@ -225,43 +290,82 @@ report.glue("twin_verdict", "agree" if agree else "differ");
 base = pools[eps_values[0]]
 n_models, n_examples = base.keep.shape
 targets = np.arange(n_models // 2, n_models)
-mem_sel = memorization.memorization(base.correct, base.keep, np.arange(n_models // 2))
+mem_sel = memorization.memorization(
+    base.correct, base.keep, np.arange(n_models // 2)
+)
 top = memorization.top_fraction(mem_sel, 0.1)
-scores = {e: lira.lira_scores(p.phi, p.keep, target_ids=targets, variants=["online"])["online"]
-          for e, p in pools.items()}
-report.glue("n_top", int(top.sum()));
-
+scores = {
+    e: lira.lira_scores(p.phi, p.keep, target_ids=targets, variants=["online"])[
+        "online"
+    ]
+    for e, p in pools.items()
+}
+report.glue("n_top", int(top.sum()))
 # %%
 att_rows = []
 for e, p in pools.items():
-    for row in metrics.by_subset(scores[e], p.keep[targets], {"all": np.ones(n_examples, bool), "most memorized": top},
-                                 n_boot=n_boot, seed=seed):
-        att_rows.append({"ε": label[e], **row,
-                         "accuracy_bound": theory.accuracy_bound(rows[label[e]]["eps_rdp"], delta),
-                         "attack_accuracy": (1 + row["advantage"]) / 2})
+    for row in metrics.by_subset(
+        scores[e],
+        p.keep[targets],
+        {"all": np.ones(n_examples, bool), "most memorized": top},
+        n_boot=n_boot,
+        seed=seed,
+    ):
+        att_rows.append(
+            {
+                "ε": label[e],
+                **row,
+                "accuracy_bound": theory.accuracy_bound(
+                    rows[label[e]]["eps_rdp"], delta
+                ),
+                "attack_accuracy": (1 + row["advantage"]) / 2,
+            }
+        )
 attacks_df = pd.DataFrame(att_rows).set_index(["ε", "subset"])
-report.ci_table(attacks_df, measures=("auroc", "tpr_at_0.1pct_fpr"), keep=("attack_accuracy", "accuracy_bound"))
+report.ci_table(
+    attacks_df,
+    measures=("auroc", "tpr_at_0.1pct_fpr"),
+    keep=("attack_accuracy", "accuracy_bound"),
+)
 
 # %%
 auc = attacks_df["auroc"].unstack()
 ci = attacks_df["auroc_ci"].unstack()
 tpr = attacks_df["tpr_at_0.1pct_fpr"].unstack()
-retained = metrics.retained(auc.loc[label[e_hi], "all"], auc.loc[label[eps_values[0]], "all"], chance=0.5)
-blunted = metrics.separation(ci.loc[label[e_lo], "all"], ci.loc[label[eps_values[0]], "all"]) == -1
-within = bool((attacks_df["attack_accuracy"] <= attacks_df["accuracy_bound"] + 1e-12).all())
+retained = metrics.retained(
+    auc.loc[label[e_hi], "all"],
+    auc.loc[label[eps_values[0]], "all"],
+    chance=0.5,
+)
+blunted = (
+    metrics.separation(
+        ci.loc[label[e_lo], "all"], ci.loc[label[eps_values[0]], "all"]
+    )
+    == -1
+)
+within = bool(
+    (
+        attacks_df["attack_accuracy"] <= attacks_df["accuracy_bound"] + 1e-12
+    ).all()
+)
 report.glue("auroc_nodp", auc.loc[label[eps_values[0]], "all"], "{:.3f}")
 report.glue("auroc_hi", auc.loc[label[e_hi], "all"], "{:.3f}")
 report.glue("auroc_lo", auc.loc[label[e_lo], "all"], "{:.3f}")
-report.glue("auroc_top_nodp", auc.loc[label[eps_values[0]], "most memorized"], "{:.3f}")
+report.glue(
+    "auroc_top_nodp", auc.loc[label[eps_values[0]], "most memorized"], "{:.3f}"
+)
 report.glue("auroc_top_hi", auc.loc[label[e_hi], "most memorized"], "{:.3f}")
-report.glue("tpr_top_nodp", tpr.loc[label[eps_values[0]], "most memorized"], "{:.3f}")
+report.glue(
+    "tpr_top_nodp", tpr.loc[label[eps_values[0]], "most memorized"], "{:.3f}"
+)
 report.glue("tpr_top_hi", tpr.loc[label[e_hi], "most memorized"], "{:.3f}")
 report.glue("retained", retained, "{:.0%}")
 report.glue("blunted_verdict", "supports" if blunted else "does not support")
 report.glue("retain_threshold", 0.8, "{:.0%}")
-report.glue("large_eps_verdict", "supports" if retained >= 0.8 else "does not support")
-report.glue("within_verdict", "lies within" if within else "violates");
-
+report.glue(
+    "large_eps_verdict", "supports" if retained >= 0.8 else "does not support"
+)
+report.glue("within_verdict", "lies within" if within else "violates")
 # %% [markdown]
 # Without DP, LiRA reaches an AUROC of {glue:text}`auroc_nodp` on all examples and {glue:text}`auroc_top_nodp` on
 # the {glue:text}`n_top` most memorized ones (TPR {glue:text}`tpr_top_nodp` at 0.1% FPR). At
@@ -276,14 +380,27 @@ report.glue("within_verdict", "lies within" if within else "violates");
 # region.
 
 # %% mystnb={"figure": {"caption": "LiRA ROC curves (log-log) on every pool, all examples and the most memorized tenth, against the boundary of the (ε, δ)-DP region (black).", "name": "fig-06-roc"}}
-fig, axes = plt.subplots(1, len(eps_values), figsize=(4.2 * len(eps_values), 4.2), squeeze=False)
+fig, axes = plt.subplots(
+    1, len(eps_values), figsize=(4.2 * len(eps_values), 4.2), squeeze=False
+)
 n_out = int((~pools[eps_values[0]].keep[targets][:, top]).sum())
 for ax, e in zip(axes[0], eps_values):
     member = pools[e].keep[targets]
-    plotting.roc_loglog(ax, {"all": (scores[e], member), "most memorized": (scores[e][:, top], member[:, top])},
-                        n_min=n_out)
+    plotting.roc_loglog(
+        ax,
+        {
+            "all": (scores[e], member),
+            "most memorized": (scores[e][:, top], member[:, top]),
+        },
+        n_min=n_out,
+    )
     if math.isfinite(e):
-        ax.plot(fpr_grid, np.maximum(theory.tpr_bound(fpr_grid, e, delta), 1e-5), color="black", lw=1.5)
+        ax.plot(
+            fpr_grid,
+            np.maximum(theory.tpr_bound(fpr_grid, e, delta), 1e-5),
+            color="black",
+            lw=1.5,
+        )
     ax.text(0.03, 0.95, f"ε = {label[e]}", transform=ax.transAxes, va="top")
 fig.tight_layout()
 plt.show()
@@ -294,17 +411,27 @@ plt.show()
 # hence no privacy guarantee at all) separates the two.
 
 # %%
-clip = dp.load_or_train_dp_pool(cfg_dp, math.inf, delta, max_grad_norm=max_grad_norm)
-s_clip = lira.lira_scores(clip.phi, clip.keep, target_ids=targets, variants=["online"])["online"]
+clip = dp.load_or_train_dp_pool(
+    cfg_dp, math.inf, delta, max_grad_norm=max_grad_norm
+)
+s_clip = lira.lira_scores(
+    clip.phi, clip.keep, target_ids=targets, variants=["online"]
+)["online"]
 m_clip = clip.keep[targets]
-clip_auc = {"all": metrics.auroc(s_clip, m_clip), "top": metrics.auroc(s_clip[:, top], m_clip[:, top])}
+clip_auc = {
+    "all": metrics.auroc(s_clip, m_clip),
+    "top": metrics.auroc(s_clip[:, top], m_clip[:, top]),
+}
 drop = auc.loc[label[eps_values[0]], "all"] - auc.loc[label[e_hi], "all"]
-recipe_share = (auc.loc[label[eps_values[0]], "all"] - clip_auc["all"]) / drop if drop > 0 else np.nan
+recipe_share = (
+    (auc.loc[label[eps_values[0]], "all"] - clip_auc["all"]) / drop
+    if drop > 0
+    else np.nan
+)
 report.glue("clip_test_acc", clip.test_acc.mean(), "{:.1%}")
 report.glue("clip_auroc", clip_auc["all"], "{:.3f}")
 report.glue("clip_auroc_top", clip_auc["top"], "{:.3f}")
-report.glue("recipe_share", recipe_share, "{:.0%}");
-
+report.glue("recipe_share", recipe_share, "{:.0%}")
 # %% [markdown]
 # Without noise, the DP-SGD recipe reaches a test accuracy of {glue:text}`clip_test_acc` and LiRA an AUROC of
 # {glue:text}`clip_auroc` ({glue:text}`clip_auroc_top` on the most memorized examples). So
@@ -317,34 +444,72 @@ report.glue("recipe_share", recipe_share, "{:.0%}");
 # memorized without it are not memorized any more. The same keep matrix gives every pool's memorization for free.
 
 # %%
-mem = {e: memorization.memorization(p.correct, p.keep) for e, p in pools.items()}
-mem_tab = pd.DataFrame({label[e]: {"mem_mean": np.nanmean(m), "share_above_0.1": np.mean(m > 0.1),
-                                   "share_above_0.5": np.mean(m > 0.5), "mean_on_most_memorized": np.nanmean(m[top])}
-                        for e, m in mem.items()}).T.rename_axis("ε")
-report.glue("mem_top_nodp", mem_tab.loc[label[eps_values[0]], "mean_on_most_memorized"], "{:.3f}")
-report.glue("mem_top_hi", mem_tab.loc[label[e_hi], "mean_on_most_memorized"], "{:.3f}")
-report.glue("mem_top_lo", mem_tab.loc[label[e_lo], "mean_on_most_memorized"], "{:.3f}")
-suppressed = bool((mem_tab.loc[[label[e] for e in finite], "mean_on_most_memorized"]
-                   < mem_tab.loc[label[eps_values[0]], "mean_on_most_memorized"]).all())
+mem = {
+    e: memorization.memorization(p.correct, p.keep) for e, p in pools.items()
+}
+mem_tab = pd.DataFrame(
+    {
+        label[e]: {
+            "mem_mean": np.nanmean(m),
+            "share_above_0.1": np.mean(m > 0.1),
+            "share_above_0.5": np.mean(m > 0.5),
+            "mean_on_most_memorized": np.nanmean(m[top]),
+        }
+        for e, m in mem.items()
+    }
+).T.rename_axis("ε")
+report.glue(
+    "mem_top_nodp",
+    mem_tab.loc[label[eps_values[0]], "mean_on_most_memorized"],
+    "{:.3f}",
+)
+report.glue(
+    "mem_top_hi", mem_tab.loc[label[e_hi], "mean_on_most_memorized"], "{:.3f}"
+)
+report.glue(
+    "mem_top_lo", mem_tab.loc[label[e_lo], "mean_on_most_memorized"], "{:.3f}"
+)
+suppressed = bool(
+    (
+        mem_tab.loc[[label[e] for e in finite], "mean_on_most_memorized"]
+        < mem_tab.loc[label[eps_values[0]], "mean_on_most_memorized"]
+    ).all()
+)
 report.glue("mem_verdict", "suppresses" if suppressed else "does not suppress")
 mem_tab.round(4)
 
 # %% mystnb={"figure": {"caption": "Memorization of every example in each pool (log count axis).", "name": "fig-06-mem-hist"}}
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 for i, (e, m) in enumerate(mem.items()):
-    ax.hist(m[np.isfinite(m)], bins=np.linspace(-0.3, 1, 53), histtype="step", lw=1.8, color=f"C{i}",
-            label=f"ε = {label[e]}")
+    ax.hist(
+        m[np.isfinite(m)],
+        bins=np.linspace(-0.3, 1, 53),
+        histtype="step",
+        lw=1.8,
+        color=f"C{i}",
+        label=f"ε = {label[e]}",
+    )
 ax.set(yscale="log", xlabel="memorization", ylabel="examples")
 ax.legend(fontsize=8)
 plt.show()
 
 # %%
-edge = {e: auc.loc[label[e], "most memorized"] - auc.loc[label[e], "all"] for e in eps_values}
-lost_edge = metrics.separation(ci.loc[label[e_lo], "most memorized"], ci.loc[label[e_lo], "all"]) != 1
+edge = {
+    e: auc.loc[label[e], "most memorized"] - auc.loc[label[e], "all"]
+    for e in eps_values
+}
+lost_edge = (
+    metrics.separation(
+        ci.loc[label[e_lo], "most memorized"], ci.loc[label[e_lo], "all"]
+    )
+    != 1
+)
 report.glue("edge_nodp", edge[eps_values[0]], "{:.3f}")
 report.glue("edge_lo", edge[e_lo], "{:.3f}")
-report.glue("edge_verdict", "supports" if lost_edge and edge[eps_values[0]] > 0 else "does not support");
-
+report.glue(
+    "edge_verdict",
+    "supports" if lost_edge and edge[eps_values[0]] > 0 else "does not support",
+)
 # %% [markdown]
 # The examples that the non-private models memorize most have a mean memorization of {glue:text}`mem_top_nodp`
 # there, {glue:text}`mem_top_hi` under ε = {glue:text}`eps_hi` and {glue:text}`mem_top_lo` under
@@ -375,11 +540,19 @@ rand = np.random.default_rng(seed).choice(n_examples, n_can, replace=False)
 audit_rows = {}
 for e, p in pools.items():
     member = p.keep[targets]
-    hat = {name: metrics.epsilon_lower_bound(scores[e][:, idx], member[:, idx], delta=delta, alpha=alpha)
-           for name, idx in (("canaries", canaries), ("random", rand))}
-    audit_rows[label[e]] = {"eps_accountant": rows[label[e]]["eps_rdp"], "eps_prv": rows[label[e]]["eps_prv"],
-                            "eps_hat_canaries": hat["canaries"]["eps_lower"],
-                            "eps_hat_random": hat["random"]["eps_lower"], "trials": member[:, canaries].size}
+    hat = {
+        name: metrics.epsilon_lower_bound(
+            scores[e][:, idx], member[:, idx], delta=delta, alpha=alpha
+        )
+        for name, idx in (("canaries", canaries), ("random", rand))
+    }
+    audit_rows[label[e]] = {
+        "eps_accountant": rows[label[e]]["eps_rdp"],
+        "eps_prv": rows[label[e]]["eps_prv"],
+        "eps_hat_canaries": hat["canaries"]["eps_lower"],
+        "eps_hat_random": hat["random"]["eps_lower"],
+        "trials": member[:, canaries].size,
+    }
 audit = pd.DataFrame(audit_rows).T.rename_axis("ε")
 audit.round(3)
 
@@ -387,29 +560,66 @@ audit.round(3)
 fig, ax = plt.subplots(figsize=(6, 3.8))
 x = np.arange(len(audit))
 ub = audit["eps_accountant"].astype(float).to_numpy()
-ax.scatter(x[np.isfinite(ub)], ub[np.isfinite(ub)], marker="v", s=80, color="black", label="accountant ε (upper)")
-ax.scatter(x - 0.1, audit["eps_hat_canaries"], marker="^", s=60, color="C3", label="ε̂, most memorized (lower)")
-ax.scatter(x + 0.1, audit["eps_hat_random"], marker="^", s=60, color="C0", label="ε̂, random examples (lower)")
+ax.scatter(
+    x[np.isfinite(ub)],
+    ub[np.isfinite(ub)],
+    marker="v",
+    s=80,
+    color="black",
+    label="accountant ε (upper)",
+)
+ax.scatter(
+    x - 0.1,
+    audit["eps_hat_canaries"],
+    marker="^",
+    s=60,
+    color="C3",
+    label="ε̂, most memorized (lower)",
+)
+ax.scatter(
+    x + 0.1,
+    audit["eps_hat_random"],
+    marker="^",
+    s=60,
+    color="C0",
+    label="ε̂, random examples (lower)",
+)
 ax.set_xticks(x, [f"ε = {i}" for i in audit.index])
-ax.set(ylabel="ε", yscale="symlog", xlabel="pool", ylim=(-0.05, 3 * max(ub[np.isfinite(ub)].max(initial=1), 1)))
+ax.set(
+    ylabel="ε",
+    yscale="symlog",
+    xlabel="pool",
+    ylim=(-0.05, 3 * max(ub[np.isfinite(ub)].max(initial=1), 1)),
+)
 ax.legend(fontsize=8)
 plt.show()
 
 # %%
 fin = audit.loc[[label[e] for e in finite]]
-consistent = bool((fin["eps_hat_canaries"] <= fin["eps_accountant"]).all()
-                  and (fin["eps_hat_random"] <= fin["eps_accountant"]).all())
-look_here = bool((audit["eps_hat_canaries"] >= audit["eps_hat_random"]).all()
-                 and (audit["eps_hat_canaries"] > audit["eps_hat_random"]).any())
-report.glue("eps_hat_nodp", audit.loc[label[eps_values[0]], "eps_hat_canaries"], "{:.2f}")
-report.glue("eps_hat_rand_nodp", audit.loc[label[eps_values[0]], "eps_hat_random"], "{:.2f}")
+consistent = bool(
+    (fin["eps_hat_canaries"] <= fin["eps_accountant"]).all()
+    and (fin["eps_hat_random"] <= fin["eps_accountant"]).all()
+)
+look_here = bool(
+    (audit["eps_hat_canaries"] >= audit["eps_hat_random"]).all()
+    and (audit["eps_hat_canaries"] > audit["eps_hat_random"]).any()
+)
+report.glue(
+    "eps_hat_nodp",
+    audit.loc[label[eps_values[0]], "eps_hat_canaries"],
+    "{:.2f}",
+)
+report.glue(
+    "eps_hat_rand_nodp",
+    audit.loc[label[eps_values[0]], "eps_hat_random"],
+    "{:.2f}",
+)
 report.glue("eps_hat_hi", audit.loc[label[e_hi], "eps_hat_canaries"], "{:.2f}")
 report.glue("eps_acc_hi", audit.loc[label[e_hi], "eps_accountant"], "{:.2f}")
 report.glue("eps_hat_lo", audit.loc[label[e_lo], "eps_hat_canaries"], "{:.2f}")
 report.glue("audit_consistent", "is" if consistent else "is not")
 report.glue("look_verdict", "supports" if look_here else "does not support")
-report.glue("confidence", 1 - alpha, "{:.0%}");
-
+report.glue("confidence", 1 - alpha, "{:.0%}")
 # %% [markdown]
 # On the non-private pool, the natural canaries certify that training is not ε-DP for any ε below
 # {glue:text}`eps_hat_nodp` ({glue:text}`confidence` confidence); random examples certify only
@@ -445,35 +655,56 @@ report.glue("confidence", 1 - alpha, "{:.0%}");
 # -p n_shadow 256 -p dp_epochs 30 -p dp_batch_size 512`.
 
 # %% tags=["remove-input"]
-report.save_results("06_differential_privacy", {
-    "per_epsilon": {label[e].replace("∞", "inf"): {
-        "test_acc": rows[label[e]]["test_acc"],
-        "train_acc": rows[label[e]]["train_acc"],
-        "lira_auroc": auc.loc[label[e], "all"],
-        "lira_tpr_at_0.1pct": tpr.loc[label[e], "all"],
-        "lira_auroc_most_memorized": auc.loc[label[e], "most memorized"],
-        "lira_tpr_at_0.1pct_most_memorized": tpr.loc[label[e], "most memorized"],
-        "eps_hat_lower": audit.loc[label[e], "eps_hat_canaries"],
-        "eps_hat_lower_random": audit.loc[label[e], "eps_hat_random"],
-        "eps_accountant_rdp": rows[label[e]]["eps_rdp"],
-        "eps_accountant_prv": rows[label[e]]["eps_prv"],
-        "noise_multiplier": rows[label[e]]["sigma"],
-        "mem_mean": mem_tab.loc[label[e], "mem_mean"],
-        "mem_mean_most_memorized": mem_tab.loc[label[e], "mean_on_most_memorized"],
-    } for e in eps_values},
-    "delta": delta,
-    "audit_confidence": 1 - alpha,
-    "audit_consistent": consistent,
-    "memorization_guides_audit": look_here,
-    "small_eps_blunts_attack": blunted,
-    "large_eps_auroc_advantage_retained": retained,
-    "memorized_edge_lost_at_small_eps": lost_edge,
-    "dp_suppresses_memorization": suppressed,
-    "opacus_twins": {"n": len(diff), "mean_test_acc_diff": diff["acc"].mean(), "mean_lira_auroc_diff":
-                     diff["auroc"].mean(), "max_eps_diff": diff["eps"].abs().max(), "agree": agree},
-    "clip_only": {"test_acc": clip.test_acc.mean(), "lira_auroc": clip_auc["all"],
-                  "lira_auroc_most_memorized": clip_auc["top"], "share_of_auroc_drop_from_recipe": recipe_share},
-    "seconds_pools": seconds_all,
-    "config": cfg.to_dict(),
-    "config_dp": cfg_dp.to_dict(),
-})
+report.save_results(
+    "06_differential_privacy",
+    {
+        "per_epsilon": {
+            label[e].replace("∞", "inf"): {
+                "test_acc": rows[label[e]]["test_acc"],
+                "train_acc": rows[label[e]]["train_acc"],
+                "lira_auroc": auc.loc[label[e], "all"],
+                "lira_tpr_at_0.1pct": tpr.loc[label[e], "all"],
+                "lira_auroc_most_memorized": auc.loc[
+                    label[e], "most memorized"
+                ],
+                "lira_tpr_at_0.1pct_most_memorized": tpr.loc[
+                    label[e], "most memorized"
+                ],
+                "eps_hat_lower": audit.loc[label[e], "eps_hat_canaries"],
+                "eps_hat_lower_random": audit.loc[label[e], "eps_hat_random"],
+                "eps_accountant_rdp": rows[label[e]]["eps_rdp"],
+                "eps_accountant_prv": rows[label[e]]["eps_prv"],
+                "noise_multiplier": rows[label[e]]["sigma"],
+                "mem_mean": mem_tab.loc[label[e], "mem_mean"],
+                "mem_mean_most_memorized": mem_tab.loc[
+                    label[e], "mean_on_most_memorized"
+                ],
+            }
+            for e in eps_values
+        },
+        "delta": delta,
+        "audit_confidence": 1 - alpha,
+        "audit_consistent": consistent,
+        "memorization_guides_audit": look_here,
+        "small_eps_blunts_attack": blunted,
+        "large_eps_auroc_advantage_retained": retained,
+        "memorized_edge_lost_at_small_eps": lost_edge,
+        "dp_suppresses_memorization": suppressed,
+        "opacus_twins": {
+            "n": len(diff),
+            "mean_test_acc_diff": diff["acc"].mean(),
+            "mean_lira_auroc_diff": diff["auroc"].mean(),
+            "max_eps_diff": diff["eps"].abs().max(),
+            "agree": agree,
+        },
+        "clip_only": {
+            "test_acc": clip.test_acc.mean(),
+            "lira_auroc": clip_auc["all"],
+            "lira_auroc_most_memorized": clip_auc["top"],
+            "share_of_auroc_drop_from_recipe": recipe_share,
+        },
+        "seconds_pools": seconds_all,
+        "config": cfg.to_dict(),
+        "config_dp": cfg_dp.to_dict(),
+    },
+)

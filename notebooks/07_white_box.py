@@ -23,21 +23,30 @@
 # memorization, and try it on differentially private models.
 
 # %% tags=["parameters"]
-dataset = "digits"         # a name known to mia_lib.data
-model = "mlp"              # mlp (or cnn32/cnn64: slower on a CPU)
-n_shadow = 128             # models in the pool: the first half is the attacker's, the second half the targets
-epochs = 40                # training epochs per model
-seed = 0                   # master seed
-device = "auto"            # "auto" uses a CUDA GPU when there is one
-precision_target = 0.9     # the precision the attacker asks for (headline number)
-precisions = [0.6, 0.7, 0.8, 0.9, 0.95]  # precisions asked for in the calibration sweep
-dp_epsilons = [16.0, 1.0]  # DP-SGD privacy budgets ε at δ 1e-5, for the last section
-dp_n_shadow = 32           # models in each DP pool (and in its non-private twin)
-dp_epochs = 20             # DP-SGD recipe of chapter 6: epochs,
-dp_batch_size = 256        # expected Poisson batch size,
-dp_lr = 0.1                # and SGD learning rate (momentum 0.9, clipping norm 1)
-n_boot = 200               # bootstrap replicates for confidence intervals
-quick = False              # CI smoke mode: tiny data, few models, few epochs
+dataset = "digits"  # a name known to mia_lib.data
+model = "mlp"  # mlp (or cnn32/cnn64: slower on a CPU)
+n_shadow = 128  # first half: the attacker's; second half: targets
+epochs = 40  # training epochs per model
+seed = 0  # master seed
+device = "auto"  # "auto" uses a CUDA GPU when there is one
+precision_target = 0.9  # the precision the attacker asks for (headline number)
+precisions = [
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.95,
+]  # precisions asked for in the calibration sweep
+dp_epsilons = [
+    16.0,
+    1.0,
+]  # DP-SGD privacy budgets ε at δ 1e-5, for the last section
+dp_n_shadow = 32  # models in each DP pool (and in its non-private twin)
+dp_epochs = 20  # DP-SGD recipe of chapter 6: epochs,
+dp_batch_size = 256  # expected Poisson batch size,
+dp_lr = 0.1  # and SGD learning rate (momentum 0.9, clipping norm 1)
+n_boot = 200  # bootstrap replicates for confidence intervals
+quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
 import math
@@ -47,16 +56,33 @@ import numpy as np
 import pandas as pd
 
 from mia_lib import config, dp, memorization, metrics, plotting, pool
-from mia_lib.attacks import activations, gradnorm, lira, stolen_memories, threshold
+from mia_lib.attacks import (
+    activations,
+    gradnorm,
+    lira,
+    stolen_memories,
+    threshold,
+)
 from mia_lib.book import report
 
 plotting.style()
-cfg = config.Experiment(dataset=dataset, model=model, n_shadow=n_shadow, epochs=epochs, save_params=True,
-                        seed=seed, device=device).quick_if(quick)
+cfg = config.Experiment(
+    dataset=dataset,
+    model=model,
+    n_shadow=n_shadow,
+    epochs=epochs,
+    save_params=True,
+    seed=seed,
+    device=device,
+).quick_if(quick)
 n_boot = metrics.n_boot_for(n_boot, quick)
 n_dp = cfg.n_shadow if quick else dp_n_shadow
-cfg_np = cfg.replace(n_shadow=n_dp, shard_size=n_dp)  # the non-private twin of the DP pools
-cfg_dp = cfg_np.replace(epochs=min(dp_epochs, cfg.epochs), batch_size=dp_batch_size, lr=dp_lr)
+cfg_np = cfg.replace(
+    n_shadow=n_dp, shard_size=n_dp
+)  # the non-private twin of the DP pools
+cfg_dp = cfg_np.replace(
+    epochs=min(dp_epochs, cfg.epochs), batch_size=dp_batch_size, lr=dp_lr
+)
 cfg
 
 # %% [markdown]
@@ -96,26 +122,50 @@ cfg
 # %%
 demo = stolen_memories.gaussian_membership_demo(seed=seed)
 rho_gauss = metrics.spearman(demo["scores"], demo["closed_form"]).value
-gauss = {name: metrics.summary_with_ci(demo[key], demo["is_member"], n_boot=n_boot, seed=seed)
-         for name, key in (("closed form", "closed_form"), ("attack from weights", "scores"))}
+gauss = {
+    name: metrics.summary_with_ci(
+        demo[key], demo["is_member"], n_boot=n_boot, seed=seed
+    )
+    for name, key in (
+        ("closed form", "closed_form"),
+        ("attack from weights", "scores"),
+    )
+}
 report.glue("gauss_rho", rho_gauss, "{:.3f}")
 report.glue("gauss_auroc_closed", gauss["closed form"]["auroc"], "{:.3f}")
-report.glue("gauss_auroc_attack", gauss["attack from weights"]["auroc"], "{:.3f}")
+report.glue(
+    "gauss_auroc_attack", gauss["attack from weights"]["auroc"], "{:.3f}"
+)
 _, lo, hi = gauss["closed form"]["auroc_ci"]
 report.glue("gauss_auroc_closed_ci", f"[{lo:.3f}, {hi:.3f}]")
-gauss_ok = bool(rho_gauss >= 0.95 and lo <= gauss["attack from weights"]["auroc"] <= hi)
-report.glue("gauss_verdict", "matches" if gauss_ok else "does not match");
-
+gauss_ok = bool(
+    rho_gauss >= 0.95 and lo <= gauss["attack from weights"]["auroc"] <= hi
+)
+report.glue("gauss_verdict", "matches" if gauss_ok else "does not match")
 # %% mystnb={"figure": {"caption": "Synthetic Gaussian data. Left: the attack computed from the weights of the target and of a proxy, against the closed-form Bayes-optimal log-likelihood ratio. Right: both as ROC curves.", "name": "fig-07-gaussian"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for is_in, label in ((True, "members"), (False, "non-members")):
     sel = demo["is_member"] == is_in
-    axes[0].scatter(demo["closed_form"][sel], demo["scores"][sel], s=8, alpha=0.6, label=label)
-axes[0].set(xlabel="closed-form log-likelihood ratio", ylabel="attack score from weights")
+    axes[0].scatter(
+        demo["closed_form"][sel],
+        demo["scores"][sel],
+        s=8,
+        alpha=0.6,
+        label=label,
+    )
+axes[0].set(
+    xlabel="closed-form log-likelihood ratio",
+    ylabel="attack score from weights",
+)
 axes[0].legend()
-plotting.roc_loglog(axes[1], {"closed form": (demo["closed_form"], demo["is_member"]),
-                              "attack from weights": (demo["scores"], demo["is_member"])},
-                    n_min=int((~demo["is_member"]).sum()))
+plotting.roc_loglog(
+    axes[1],
+    {
+        "closed form": (demo["closed_form"], demo["is_member"]),
+        "attack from weights": (demo["scores"], demo["is_member"]),
+    },
+    n_min=int((~demo["is_member"]).sum()),
+)
 plt.show()
 
 # %% [markdown]
@@ -153,14 +203,15 @@ shadow_pool = pool.load_or_train(cfg)
 k, n = shadow_pool.keep.shape
 shadows, targets = np.arange(k // 2), np.arange(k // 2, k)
 is_member = shadow_pool.keep[targets]
-gap = shadow_pool.train_acc[targets].mean() - shadow_pool.test_acc[targets].mean()
+gap = (
+    shadow_pool.train_acc[targets].mean() - shadow_pool.test_acc[targets].mean()
+)
 report.glue("n_shadow", k)
 report.glue("n_targets", targets.size)
 report.glue("n_examples", n)
 report.glue("train_acc", shadow_pool.train_acc[targets].mean(), "{:.1%}")
 report.glue("test_acc", shadow_pool.test_acc[targets].mean(), "{:.1%}")
-report.glue("gen_gap", 100 * gap, "{:.1f}");
-
+report.glue("gen_gap", 100 * gap, "{:.1f}")
 # %%
 n_equal = stolen_memories.fewest_shadows(shadow_pool.keep, shadows)
 n_practice = max(2, (n_equal or shadows.size) - 2)
@@ -168,10 +219,22 @@ practice = shadows[:n_practice]
 sm = stolen_memories.stolen_memories(shadow_pool, targets, practice)
 report.glue("n_practice", n_practice)
 report.glue("n_equal", n_practice + 2)
-layer_rows = [{"attack": f"slice '{name}' alone (unfitted)", **metrics.summary(sm["layer_scores"][..., i], is_member)}
-              for i, name in enumerate(sm["layer_names"])]
-layer_rows.append({"attack": "meta model (all slices)", **metrics.summary(sm["scores"], is_member)})
-pd.DataFrame(layer_rows).set_index("attack")[["auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"]].round(4)
+layer_rows = [
+    {
+        "attack": f"slice '{name}' alone (unfitted)",
+        **metrics.summary(sm["layer_scores"][..., i], is_member),
+    }
+    for i, name in enumerate(sm["layer_names"])
+]
+layer_rows.append(
+    {
+        "attack": "meta model (all slices)",
+        **metrics.summary(sm["scores"], is_member),
+    }
+)
+pd.DataFrame(layer_rows).set_index("attack")[
+    ["auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"]
+].round(4)
 
 # %% [markdown]
 # The pool has {glue:text}`n_shadow` models; each of the {glue:text}`n_targets` targets reaches a mean training
@@ -202,48 +265,89 @@ keep, both = shadow_pool.keep, np.r_[practice, targets]
 gn = gradnorm.gradient_norm(shadow_pool, both)
 act = activations.activation_signals(shadow_pool)["act_norm"][..., None]
 act_scores = lira.lira_scores(act, keep, both, variants=["online"])["online"]
-lira_all = lira.lira_scores(shadow_pool.phi, keep, both, variants=["online"])["online"]
-eq_ids = shadows[:n_practice + 2] if n_equal else None
-lira_eq = lira.lira_scores(shadow_pool.phi, keep, targets, eq_ids, ["online_fixed"])["online_fixed"]
+lira_all = lira.lira_scores(shadow_pool.phi, keep, both, variants=["online"])[
+    "online"
+]
+eq_ids = shadows[: n_practice + 2] if n_equal else None
+lira_eq = lira.lira_scores(
+    shadow_pool.phi, keep, targets, eq_ids, ["online_fixed"]
+)["online_fixed"]
 
 # %%
-attacks = {  # name: (scores of the practice models [P, N] or None, scores of the targets [T, N])
+# name: (practice models' scores [P, N] or None, targets' scores [T, N])
+attacks = {
     "Stolen Memories": (sm["practice_scores"], sm["scores"]),
     "gradient norm": (gn[:n_practice], gn[n_practice:]),
     "activation norm": (act_scores[:n_practice], act_scores[n_practice:]),
-    "loss": tuple(threshold.loss_attack(shadow_pool.loss, ids) for ids in (practice, targets)),
+    "loss": tuple(
+        threshold.loss_attack(shadow_pool.loss, ids)
+        for ids in (practice, targets)
+    ),
     "LiRA, same cost": (None, lira_eq),
     "LiRA": (lira_all[:n_practice], lira_all[n_practice:]),
 }
-table = pd.DataFrame({name: metrics.summary_with_ci(s, is_member, n_boot=n_boot, seed=seed)
-                      for name, (_, s) in attacks.items()}).T
+table = pd.DataFrame(
+    {
+        name: metrics.summary_with_ci(s, is_member, n_boot=n_boot, seed=seed)
+        for name, (_, s) in attacks.items()
+    }
+).T
 report.ci_table(table, keep=())
 
 # %% mystnb={"figure": {"caption": "ROC curves of the white-box and black-box attacks on the same targets, on log-log axes.", "name": "fig-07-roc"}}
 fig, ax = plt.subplots(figsize=(6.5, 5))
-plotting.roc_loglog(ax, {name: (s, is_member) for name, (_, s) in attacks.items()}, n_min=int((~is_member).sum()))
+plotting.roc_loglog(
+    ax,
+    {name: (s, is_member) for name, (_, s) in attacks.items()},
+    n_min=int((~is_member).sum()),
+)
 plt.show()
 
 
 # %%
-names = {"Stolen Memories": "sm", "gradient norm": "gn", "activation norm": "act", "loss": "loss",
-         "LiRA, same cost": "lira_eq", "LiRA": "lira"}
+names = {
+    "Stolen Memories": "sm",
+    "gradient norm": "gn",
+    "activation norm": "act",
+    "loss": "loss",
+    "LiRA, same cost": "lira_eq",
+    "LiRA": "lira",
+}
 for name, key in names.items():
     report.glue(f"{key}_auroc", table.loc[name, "auroc"], "{:.3f}")
     report.glue(f"{key}_tpr", table.loc[name, "tpr_at_0.1pct_fpr"], "{:.4f}")
-verdicts = {"sm_vs_lira_eq": ("Stolen Memories", "LiRA, same cost"), "sm_vs_loss": ("Stolen Memories", "loss"),
-            "gn_vs_loss": ("gradient norm", "loss"), "sm_vs_lira": ("Stolen Memories", "LiRA")}
-sides = {key: {metrics.separation(table.loc[a, f"{m}_ci"], table.loc[b, f"{m}_ci"])
-               for m in ("auroc", "tpr_at_0.1pct_fpr")} for key, (a, b) in verdicts.items()}
-verdicts = {key: {frozenset({1}): "beats", frozenset({-1}): "loses to"}.get(frozenset(s), "ties with")
-            for key, s in sides.items()}
+verdicts = {
+    "sm_vs_lira_eq": ("Stolen Memories", "LiRA, same cost"),
+    "sm_vs_loss": ("Stolen Memories", "loss"),
+    "gn_vs_loss": ("gradient norm", "loss"),
+    "sm_vs_lira": ("Stolen Memories", "LiRA"),
+}
+sides = {
+    key: {
+        metrics.separation(table.loc[a, f"{m}_ci"], table.loc[b, f"{m}_ci"])
+        for m in ("auroc", "tpr_at_0.1pct_fpr")
+    }
+    for key, (a, b) in verdicts.items()
+}
+verdicts = {
+    key: {frozenset({1}): "beats", frozenset({-1}): "loses to"}.get(
+        frozenset(s), "ties with"
+    )
+    for key, s in sides.items()
+}
 for key, v in verdicts.items():
     report.glue(f"verdict_{key}", v)
-rho_gn_loss = metrics.spearman(attacks["gradient norm"][1], attacks["loss"][1]).value
+rho_gn_loss = metrics.spearman(
+    attacks["gradient norm"][1], attacks["loss"][1]
+).value
 report.glue("rho_gn_loss", rho_gn_loss, "{:.3f}")
 _, act_lo, act_hi = table.loc["activation norm", "auroc_ci"]
-report.glue("act_phrase", "carries no detectable signal" if act_lo <= 0.5 <= act_hi else "carries a signal");
-
+report.glue(
+    "act_phrase",
+    "carries no detectable signal"
+    if act_lo <= 0.5 <= act_hi
+    else "carries a signal",
+)
 # %% [markdown]
 # Stolen Memories reaches an AUROC of {glue:text}`sm_auroc` and a TPR of {glue:text}`sm_tpr` at 0.1% FPR. At the
 # same cost, LiRA reaches {glue:text}`lira_eq_auroc` and {glue:text}`lira_eq_tpr`: Stolen Memories
@@ -271,38 +375,79 @@ rows = []
 for name, (prac_scores, target_scores) in attacks.items():
     if prac_scores is None:
         continue
-    for r in metrics.calibrated_precision(prac_scores, keep[practice], target_scores, is_member, precisions,
-                                           min_positives=10, n_boot=n_boot, seed=seed):
+    for r in metrics.calibrated_precision(
+        prac_scores,
+        keep[practice],
+        target_scores,
+        is_member,
+        precisions,
+        min_positives=10,
+        n_boot=n_boot,
+        seed=seed,
+    ):
         rows.append({"attack": name, **r})
 calib = pd.DataFrame(rows)
-calib[["attack", "precision_target", "precision_practice", "precision_achieved", "precision_achieved_ci",
-       "recall", "n_positive"]].round(4)
+calib[
+    [
+        "attack",
+        "precision_target",
+        "precision_practice",
+        "precision_achieved",
+        "precision_achieved_ci",
+        "recall",
+        "n_positive",
+    ]
+].round(4)
 
 # %% mystnb={"figure": {"caption": "Precision asked for (calibrated on the attacker's practice models) against precision achieved on the targets, with 95% bootstrap intervals. Points on the dashed line are perfectly calibrated; a missing point means the attacker found no threshold that reaches the asked precision.", "name": "fig-07-precision"}}
 fig, ax = plt.subplots(figsize=(6, 4.5))
 for j, (name, part) in enumerate(calib.groupby("attack", sort=False)):
     ci = np.array([(c.lo, c.hi) for c in part["precision_achieved_ci"]])
     x = part["precision_target"] + 0.004 * (j - 2)
-    ax.errorbar(x, part["precision_achieved"], yerr=np.abs(ci.T - part["precision_achieved"].to_numpy()),
-                fmt="o", capsize=3, label=name)
+    ax.errorbar(
+        x,
+        part["precision_achieved"],
+        yerr=np.abs(ci.T - part["precision_achieved"].to_numpy()),
+        fmt="o",
+        capsize=3,
+        label=name,
+    )
 ax.plot([0.5, 1], [0.5, 1], ls="--", color="gray", lw=1)
-ax.set(xlabel="precision asked for", ylabel="precision achieved on the targets", xlim=(0.55, 1), ylim=(0.4, 1.02))
+ax.set(
+    xlabel="precision asked for",
+    ylabel="precision achieved on the targets",
+    xlim=(0.55, 1),
+    ylim=(0.4, 1.02),
+)
 ax.legend(fontsize=8)
 plt.show()
 
 # %%
-at = calib[np.isclose(calib["precision_target"], precision_target)].set_index("attack")
-for name, key in (("Stolen Memories", "sm"), ("gradient norm", "gn"), ("loss", "loss"), ("LiRA", "lira")):
+at = calib[np.isclose(calib["precision_target"], precision_target)].set_index(
+    "attack"
+)
+for name, key in (
+    ("Stolen Memories", "sm"),
+    ("gradient norm", "gn"),
+    ("loss", "loss"),
+    ("LiRA", "lira"),
+):
     prec = at.loc[name, "precision_achieved"]
     report.glue(f"{key}_prec", f"{prec:.3f}" if np.isfinite(prec) else "none")
     report.glue(f"{key}_recall", at.loc[name, "recall"], "{:.4f}")
 report.glue("precision_target", precision_target, "{:.0%}")
 sm_at = at.loc["Stolen Memories"]
-report.glue("sm_prec_ci", "[{:.3f}, {:.3f}]".format(*sm_at["precision_achieved_ci"][1:]))
+report.glue(
+    "sm_prec_ci", "[{:.3f}, {:.3f}]".format(*sm_at["precision_achieved_ci"][1:])
+)
 report.glue("sm_n_claims", int(sm_at["n_positive"]))
-calibrated = bool(sm_at["n_positive"] >= 10 and sm_at["precision_achieved_ci"].hi >= precision_target)
-report.glue("verdict_calibration", "supports" if calibrated else "does not support");
-
+calibrated = bool(
+    sm_at["n_positive"] >= 10
+    and sm_at["precision_achieved_ci"].hi >= precision_target
+)
+report.glue(
+    "verdict_calibration", "supports" if calibrated else "does not support"
+)
 # %% [markdown]
 # Asked for a precision of {glue:text}`precision_target`, Stolen Memories achieves {glue:text}`sm_prec` on the
 # targets (95% interval {glue:text}`sm_prec_ci`, {glue:text}`sm_n_claims` claims, recall {glue:text}`sm_recall`).
@@ -323,31 +468,65 @@ report.glue("verdict_calibration", "supports" if calibrated else "does not suppo
 mem = memorization.memorization(shadow_pool.correct, keep, shadow_ids=shadows)
 subsets = memorization.bin_subsets(mem)
 shown = ["Stolen Memories", "gradient norm", "loss", "LiRA"]
-by_bin = pd.concat({name: pd.DataFrame(metrics.by_subset(attacks[name][1], is_member, subsets, n_boot=n_boot))
-                    for name in shown}, names=["attack", None]).reset_index(level=0).reset_index(drop=True)
-report.ci_table(by_bin.set_index(["attack", "subset"]), measures=("auroc", "tpr_at_0.1pct_fpr"))
+by_bin = (
+    pd.concat(
+        {
+            name: pd.DataFrame(
+                metrics.by_subset(
+                    attacks[name][1], is_member, subsets, n_boot=n_boot
+                )
+            )
+            for name in shown
+        },
+        names=["attack", None],
+    )
+    .reset_index(level=0)
+    .reset_index(drop=True)
+)
+report.ci_table(
+    by_bin.set_index(["attack", "subset"]),
+    measures=("auroc", "tpr_at_0.1pct_fpr"),
+)
 
 # %% mystnb={"figure": {"caption": "Attack success per memorization bin (memorization from the attacker's half of the pool), with 95% bootstrap intervals.", "name": "fig-07-by-bin"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for ax, measure in ((axes[0], "auroc"), (axes[1], "tpr_at_0.1pct_fpr")):
     plotting.bars_by_subset(ax, by_bin, measure)
-    ax.set(xlabel="memorization bin", ylabel="auroc" if measure == "auroc" else "tpr at 0.1% fpr")
+    ax.set(
+        xlabel="memorization bin",
+        ylabel="auroc" if measure == "auroc" else "tpr at 0.1% fpr",
+    )
 axes[0].axhline(0.5, color="gray", ls="--", lw=1)
 axes[1].legend(fontsize=8)
 plt.show()
 
 # %%
-top = by_bin[by_bin["subset"] == memorization.MEM_BIN_LABELS[-1]].set_index("attack")
+top = by_bin[by_bin["subset"] == memorization.MEM_BIN_LABELS[-1]].set_index(
+    "attack"
+)
 report.glue("sm_auroc_top_bin", top.loc["Stolen Memories", "auroc"], "{:.3f}")
 report.glue("lira_auroc_top_bin", top.loc["LiRA", "auroc"], "{:.3f}")
 report.glue("n_top_bin", int(top.loc["LiRA", "n_examples"]))
-low = by_bin[by_bin["subset"] == memorization.MEM_BIN_LABELS[0]].set_index("attack")
+low = by_bin[by_bin["subset"] == memorization.MEM_BIN_LABELS[0]].set_index(
+    "attack"
+)
 report.glue("sm_auroc_low_bin", low.loc["Stolen Memories", "auroc"], "{:.3f}")
 report.glue("loss_auroc_top_bin", top.loc["loss", "auroc"], "{:.3f}")
-mem_ok = metrics.separation(top.loc["Stolen Memories", "auroc_ci"], low.loc["Stolen Memories", "auroc_ci"]) == 1
-report.glue("mem_phrase", "finds its members mostly among the memorized examples, like the black-box attacks"
-            if mem_ok else "shows no significant difference between the most and the least memorized examples");
-
+mem_ok = (
+    metrics.separation(
+        top.loc["Stolen Memories", "auroc_ci"],
+        low.loc["Stolen Memories", "auroc_ci"],
+    )
+    == 1
+)
+report.glue(
+    "mem_phrase",
+    "finds its members mostly among the memorized examples, "
+    "like the black-box attacks"
+    if mem_ok
+    else "shows no significant difference between the most and "
+    "the least memorized examples",
+)
 # %% [markdown]
 # On the {glue:text}`n_top_bin` most memorized examples (memorization above 0.5), Stolen Memories reaches an
 # AUROC of {glue:text}`sm_auroc_top_bin`, the loss attack {glue:text}`loss_auroc_top_bin` and LiRA
@@ -368,34 +547,65 @@ report.glue("mem_phrase", "finds its members mostly among the memorized examples
 report.glue("n_dp_shadow", cfg_dp.n_shadow)
 dp_rows = []
 for eps in [math.inf] + list(dp_epsilons):
-    p = pool.load_or_train(cfg_np) if eps == math.inf else dp.load_or_train_dp_pool(cfg_dp, eps, progress=False)
+    p = (
+        pool.load_or_train(cfg_np)
+        if eps == math.inf
+        else dp.load_or_train_dp_pool(cfg_dp, eps)
+    )
     half = cfg_dp.n_shadow // 2
     target_ids, practice_ids = np.arange(half, cfg_dp.n_shadow), np.arange(half)
-    scores = {"Stolen Memories": stolen_memories.stolen_memories(p, target_ids, practice_ids)["scores"],
-              "LiRA": lira.lira_scores(p.phi, p.keep, target_ids, variants=["online"])["online"]}
+    scores = {
+        "Stolen Memories": stolen_memories.stolen_memories(
+            p, target_ids, practice_ids
+        )["scores"],
+        "LiRA": lira.lira_scores(
+            p.phi, p.keep, target_ids, variants=["online"]
+        )["online"],
+    }
     for name, s in scores.items():
-        dp_rows.append({"epsilon": eps, "attack": name, "test_acc": p.test_acc[target_ids].mean(),
-                        **metrics.summary_with_ci(s, p.keep[target_ids], n_boot=n_boot, seed=seed)})
+        dp_rows.append(
+            {
+                "epsilon": eps,
+                "attack": name,
+                "test_acc": p.test_acc[target_ids].mean(),
+                **metrics.summary_with_ci(
+                    s, p.keep[target_ids], n_boot=n_boot, seed=seed
+                ),
+            }
+        )
 dp_table = pd.DataFrame(dp_rows).set_index(["epsilon", "attack"])
-report.ci_table(dp_table, measures=("auroc", "tpr_at_0.1pct_fpr"), keep=("test_acc",))
+report.ci_table(
+    dp_table, measures=("auroc", "tpr_at_0.1pct_fpr"), keep=("test_acc",)
+)
 
 # %%
 big = max(dp_epsilons)
 for name, key in (("Stolen Memories", "sm"), ("LiRA", "lira")):
     ref, dpr = dp_table.loc[(math.inf, name)], dp_table.loc[(big, name)]
     overlap = metrics.separation(dpr["auroc_ci"], ref["auroc_ci"]) != -1
-    report.glue(f"dp_{key}_retained", metrics.retained(dpr["auroc"], ref["auroc"], chance=0.5), "{:.0%}")
+    report.glue(
+        f"dp_{key}_retained",
+        metrics.retained(dpr["auroc"], ref["auroc"], chance=0.5),
+        "{:.0%}",
+    )
     report.glue(f"dp_{key}_auroc_inf", ref["auroc"], "{:.3f}")
     report.glue(f"dp_{key}_auroc_big", dpr["auroc"], "{:.3f}")
-    report.glue(f"verdict_dp_{key}", "supports" if overlap else "does not support")
+    report.glue(
+        f"verdict_dp_{key}", "supports" if overlap else "does not support"
+    )
 report.glue("dp_eps_big", big, "{:g}")
-report.glue("dp_acc_inf", dp_table.loc[(math.inf, "LiRA"), "test_acc"], "{:.1%}")
+report.glue(
+    "dp_acc_inf", dp_table.loc[(math.inf, "LiRA"), "test_acc"], "{:.1%}"
+)
 report.glue("dp_acc_big", dp_table.loc[(big, "LiRA"), "test_acc"], "{:.1%}")
 small = min(dp_epsilons)
 report.glue("dp_eps_small", small, "{:g}")
 report.glue("dp_acc_small", dp_table.loc[(small, "LiRA"), "test_acc"], "{:.1%}")
-report.glue("dp_sm_auroc_small", dp_table.loc[(small, "Stolen Memories"), "auroc"], "{:.3f}");
-
+report.glue(
+    "dp_sm_auroc_small",
+    dp_table.loc[(small, "Stolen Memories"), "auroc"],
+    "{:.3f}",
+)
 # %% [markdown]
 # Without DP, Stolen Memories reaches an AUROC of {glue:text}`dp_sm_auroc_inf` on these smaller pools (test
 # accuracy {glue:text}`dp_acc_inf`); at ε = {glue:text}`dp_eps_big` it reaches {glue:text}`dp_sm_auroc_big` (test
@@ -446,25 +656,53 @@ report.glue("dp_sm_auroc_small", dp_table.loc[(small, "Stolen Memories"), "auroc
 
 # %%
 headline = {}
-for name, key in (("Stolen Memories", "sm"), ("LiRA", "lira"), ("loss", "loss"), ("gradient norm", "gradnorm"),
-                  ("LiRA, same cost", "lira_same_cost")):
+for name, key in (
+    ("Stolen Memories", "sm"),
+    ("LiRA", "lira"),
+    ("loss", "loss"),
+    ("gradient norm", "gradnorm"),
+    ("LiRA, same cost", "lira_same_cost"),
+):
     row, cal = table.loc[name], (at.loc[name] if name in at.index else None)
-    headline.update({f"{key}_auroc": row["auroc"], f"{key}_tpr_at_0.1pct": row["tpr_at_0.1pct_fpr"],
-                     f"{key}_tpr_at_1pct": row["tpr_at_1pct_fpr"],
-                     f"{key}_precision_achieved": None if cal is None else cal["precision_achieved"],
-                     f"{key}_recall_at_precision_target": None if cal is None else cal["recall"]})
+    headline.update(
+        {
+            f"{key}_auroc": row["auroc"],
+            f"{key}_tpr_at_0.1pct": row["tpr_at_0.1pct_fpr"],
+            f"{key}_tpr_at_1pct": row["tpr_at_1pct_fpr"],
+            f"{key}_precision_achieved": None
+            if cal is None
+            else cal["precision_achieved"],
+            f"{key}_recall_at_precision_target": None
+            if cal is None
+            else cal["recall"],
+        }
+    )
 
 # %% tags=["remove-input"]
-report.save_results("07_white_box", {
-    "sm_auroc": headline["sm_auroc"], "sm_tpr_at_0.1pct": headline["sm_tpr_at_0.1pct"],
-    "precision_target": precision_target, "precision_achieved": headline["sm_precision_achieved"],
-    **headline,
-    "verdicts": verdicts, "calibration_supported": calibrated, "gaussian_check_passed": gauss_ok,
-    "gaussian": {"spearman": rho_gauss, "auroc_closed_form": gauss["closed form"]["auroc"],
-                 "auroc_attack": gauss["attack from weights"]["auroc"]},
-    "calibration": calib.to_dict(orient="records"),
-    "dp_recipe": cfg_dp.to_dict(),
-    "dp": dp_table.reset_index().drop(columns=[c for c in dp_table.columns if c.endswith("_ci")])
-                  .to_dict(orient="records"),
-    "generalization_gap": gap, "n_practice": n_practice, "n_shadow": k, "config": cfg.to_dict(),
-});
+report.save_results(
+    "07_white_box",
+    {
+        "sm_auroc": headline["sm_auroc"],
+        "sm_tpr_at_0.1pct": headline["sm_tpr_at_0.1pct"],
+        "precision_target": precision_target,
+        "precision_achieved": headline["sm_precision_achieved"],
+        **headline,
+        "verdicts": verdicts,
+        "calibration_supported": calibrated,
+        "gaussian_check_passed": gauss_ok,
+        "gaussian": {
+            "spearman": rho_gauss,
+            "auroc_closed_form": gauss["closed form"]["auroc"],
+            "auroc_attack": gauss["attack from weights"]["auroc"],
+        },
+        "calibration": calib.to_dict(orient="records"),
+        "dp_recipe": cfg_dp.to_dict(),
+        "dp": dp_table.reset_index()
+        .drop(columns=[c for c in dp_table.columns if c.endswith("_ci")])
+        .to_dict(orient="records"),
+        "generalization_gap": gap,
+        "n_practice": n_practice,
+        "n_shadow": k,
+        "config": cfg.to_dict(),
+    },
+)

@@ -49,8 +49,9 @@ def copy_book_sources(dst: Path) -> Path:
 def _run(cmd: list[str], root: Path, timeout: float) -> subprocess.CompletedProcess:
     """``cmd`` in ``root`` with stdout and stderr merged; a timeout is a failed process (exit -9), not an error."""
     try:
-        return subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         return subprocess.CompletedProcess(cmd, -9, out + f"\n[timed out after {timeout:.0f} s]\n")
@@ -98,8 +99,17 @@ class QuickBook:
             if stem in NEEDS_EARLIER_CHAPTERS:
                 for earlier in self.stems[: self.stems.index(stem)]:
                     self.chapter(earlier)
-            cmd = [sys.executable, "-m", "mia_lib", "run", f"notebooks/{stem}.py", "--root", str(self.root),
-                   "--no-progress", "--quick"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "mia_lib",
+                "run",
+                f"notebooks/{stem}.py",
+                "--root",
+                str(self.root),
+                "--no-progress",
+                "--quick",
+            ]
             t0 = time.perf_counter()
             proc = _run(cmd, self.root, CHAPTER_TIMEOUT_S)
             self.runs[stem] = ChapterRun(stem, proc, time.perf_counter() - t0)
@@ -129,7 +139,9 @@ class QuickBook:
             pytest.fail(f"chapters of the quick book failed, so it was not built (see test_book.py): {failed}")
         assert proc is not None
         if proc.returncode != 0:
-            pytest.fail(f"the quick book did not build (exit {proc.returncode}); see test_book.py:\n{_tail(proc.stdout)}")
+            pytest.fail(
+                f"the quick book did not build (exit {proc.returncode}); see test_book.py:\n{_tail(proc.stdout)}"
+            )
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,9 @@ def _imports(path: Path) -> set[str]:
 def test_science_library_never_imports_the_book_machinery():
     science = [p for p in LIB.rglob("*.py") if "book" not in p.relative_to(LIB).parts and p.name != "__main__.py"]
     assert len(science) > 20
-    offenders = {str(p.relative_to(LIB)): sorted(n for n in _imports(p) if n.startswith("mia_lib.book"))
-                 for p in science}
+    offenders = {
+        str(p.relative_to(LIB)): sorted(n for n in _imports(p) if n.startswith("mia_lib.book")) for p in science
+    }
     assert not {k: v for k, v in offenders.items() if v}
 
 

@@ -25,8 +25,14 @@ def _planted_logits(k=K, n=N, c=C, shift=3.0, seed=0, a=2):
 def _fake_pool(k=K, n=N, c=C, seed=0, group=None, shift=3.0):
     z, keep, y = _planted_logits(k, n, c, shift, seed)
     g = np.zeros(n, dtype=np.int8) if group is None else group.astype(np.int8)
-    ds = data.Dataset(X=torch.zeros(n, 1, 2, 2), y=torch.as_tensor(y), group=torch.as_tensor(g), name="fake",
-                      n_classes=c, flippable=False)
+    ds = data.Dataset(
+        X=torch.zeros(n, 1, 2, 2),
+        y=torch.as_tensor(y),
+        group=torch.as_tensor(g),
+        name="fake",
+        n_classes=c,
+        flippable=False,
+    )
     cfg = config.Experiment(n_shadow=k)
     return pool.ShadowPool(cfg, ds, keep, z, np.ones(k), np.ones(k), 0.0)
 
@@ -62,7 +68,7 @@ def test_class_thresholds_missing_class_and_one_sided_class():
 def test_entropy_attack_leaves_target_out_and_finds_planted_signal(modified):
     z, keep, y = _planted_logits()
     scores = threshold.entropy_attack(z, keep, y, target_ids=[0, 5], modified=modified)
-    stat = (signals.modified_entropy if modified else lambda l, _: signals.entropy(l))(z[:, :, 0], y)
+    stat = (signals.modified_entropy if modified else lambda z_, _: signals.entropy(z_))(z[:, :, 0], y)
     for i, t in enumerate([0, 5]):
         others = [k for k in range(K) if k != t]
         tau = threshold.class_thresholds(stat[others], keep[others], y)
@@ -82,9 +88,9 @@ def test_calibrated_loss_equals_brute_force(reference):
     scores = calibrated.calibrated_loss(loss, keep, target_ids=[1, 6], shadow_ids=range(1, 8), reference=reference)
     for i, t in enumerate([1, 6]):
         s = [k for k in range(1, 8) if k != t]
-        l, kp = loss[s], keep[s]
-        mu_in = np.array([l[kp[:, n], n].mean() for n in range(50)])
-        mu_out = np.array([l[~kp[:, n], n].mean() for n in range(50)])
+        ls, kp = loss[s], keep[s]
+        mu_in = np.array([ls[kp[:, n], n].mean() for n in range(50)])
+        mu_out = np.array([ls[~kp[:, n], n].mean() for n in range(50)])
         offset = 0.5 * (mu_in + mu_out) if reference == "both" else mu_out
         np.testing.assert_allclose(scores[i], offset - loss[t], atol=1e-10)
     assert metrics.auroc(scores, keep[[1, 6]]) > 0.9
@@ -208,7 +214,7 @@ def test_per_example_grad_norm_equals_autograd_loop(name, monkeypatch):
     ref = []
     for i in range(11):
         m.zero_grad()
-        torch.nn.functional.cross_entropy(m(X[i:i + 1]), y[i:i + 1]).backward()
+        torch.nn.functional.cross_entropy(m(X[i : i + 1]), y[i : i + 1]).backward()
         ref.append(torch.sqrt(sum(p.grad.pow(2).sum() for p in m.parameters())).item())
     np.testing.assert_allclose(got, ref, rtol=1e-4)
     assert not any(mod._forward_hooks or mod._backward_hooks for mod in m.modules())  # the caller's model is untouched
@@ -216,8 +222,9 @@ def test_per_example_grad_norm_equals_autograd_loop(name, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_pool(tmp_path_factory):
-    cfg = config.Experiment(dataset="digits", n_data=160, n_shadow=6, epochs=25, batch_size=32, n_queries=2,
-                            save_params=True, device="cpu")
+    cfg = config.Experiment(
+        dataset="digits", n_data=160, n_shadow=6, epochs=25, batch_size=32, n_queries=2, save_params=True, device="cpu"
+    )
     return pool.load_or_train(cfg, progress=False, store=tmp_path_factory.mktemp("pool"))
 
 
@@ -241,8 +248,12 @@ def test_gradient_norm_needs_params():
 def test_zoo_scores_match_the_attack_functions():
     p = _fake_pool()
     t = np.arange(6, 12)
-    got = zoo.attack_scores(p, ["lira_online", "lira_offline", "loss", "calibrated_out", "rmia"], target_ids=t,
-                            options={"rmia": {"gamma": 1.0}})
+    got = zoo.attack_scores(
+        p,
+        ["lira_online", "lira_offline", "loss", "calibrated_out", "rmia"],
+        target_ids=t,
+        options={"rmia": {"gamma": 1.0}},
+    )
     ref = lira.lira_scores(p.phi, p.keep, t, variants=["online", "offline"])
     np.testing.assert_array_equal(got["lira_online"], ref["online"])
     np.testing.assert_array_equal(got["lira_offline"], ref["offline"])
@@ -252,7 +263,7 @@ def test_zoo_scores_match_the_attack_functions():
 
 
 def test_zoo_run_gives_a_tidy_table():
-    group = (np.arange(N) % 5 == 0)
+    group = np.arange(N) % 5 == 0
     p = _fake_pool(group=group)
     table = zoo.run(p, ["loss", "mentr", "calibrated", "lira_online"], target_ids=range(6, 12), n_boot=20)
     assert list(table["attack"].unique()) == ["loss", "mentr", "calibrated", "lira_online"]
@@ -299,20 +310,30 @@ def test_zoo_errors():
 def test_by_setting_and_seed_layout():
     group = np.arange(N) % 4 == 0
     p = _fake_pool(group=group)
-    t = zoo.evaluate(zoo.attack_scores(p, ["loss", "lira_online"], target_ids=range(6, 12)), p.keep[6:],
-                     {"All": np.ones(N, bool), "random": group, "few": np.arange(N) < 8}, n_boot=10)
+    t = zoo.evaluate(
+        zoo.attack_scores(p, ["loss", "lira_online"], target_ids=range(6, 12)),
+        p.keep[6:],
+        {"All": np.ones(N, bool), "random": group, "few": np.arange(N) < 8},
+        n_boot=10,
+    )
     long = zoo.by_setting(t, {"X (random)": "random", "X (few)": "few"})
     assert len(long) == 8 and set(long.group) == {"All", "Under-represented"}
     got = long[(long.setting == "X (few)") & (long.group == "Under-represented") & (long.attack == "loss")]
     want = t[(t.group == "few") & (t.attack == "loss")]
     assert got["auroc"].item() == want["auroc"].item()
     nums = zoo.seed_layout(long, ci=False)
-    assert list(nums.index) == [("Yeom et al. (loss)", "X (random)"), ("Yeom et al. (loss)", "X (few)"),
-                                ("LiRA online", "X (random)"), ("LiRA online", "X (few)")]
+    assert list(nums.index) == [
+        ("Yeom et al. (loss)", "X (random)"),
+        ("Yeom et al. (loss)", "X (few)"),
+        ("LiRA online", "X (random)"),
+        ("LiRA online", "X (few)"),
+    ]
     assert nums.loc[("LiRA online", "X (few)"), ("AUROC", "Under-represented")] == pytest.approx(
-        t[(t.group == "few") & (t.attack == "lira_online")]["auroc"].item())
+        t[(t.group == "few") & (t.attack == "lira_online")]["auroc"].item()
+    )
     assert nums.loc[("LiRA online", "X (few)"), ("TPR @ 0.1% FPR", "All")] == pytest.approx(
-        t[(t.group == "All") & (t.attack == "lira_online")]["tpr_at_0.1pct_fpr"].item())
+        t[(t.group == "All") & (t.attack == "lira_online")]["tpr_at_0.1pct_fpr"].item()
+    )
     text = zoo.seed_layout(long)
     assert text.iloc[0, 0].startswith(f"{nums.iloc[0, 0]:.2f} [") and text.iloc[0, 2].endswith("]")
     with pytest.raises(ValueError, match="no group 'missing'"):
@@ -326,10 +347,24 @@ def _cells_fixture():
             for sel, up in (("random", 0.1), ("singletons", 0.3)):
                 base = 0.5 if attack == "loss" else 0.6
                 under = base + up + (0.0 if src == "a" else -0.25)  # source b: loss singletons ≈ all
-                rows.append({"attack": attack, "label": attack, "setting": f"{src} ({sel})", "selection": sel,
-                             "source": src, "auroc_all": base, "auroc_all_lo": base - 0.01, "auroc_all_hi": base + 0.01,
-                             "auroc_under": under, "auroc_under_lo": under - 0.05, "auroc_under_hi": under + 0.05,
-                             "tpr_under": up, "tpr_under_lo": up - 0.01, "tpr_under_hi": up + 0.01})
+                rows.append(
+                    {
+                        "attack": attack,
+                        "label": attack,
+                        "setting": f"{src} ({sel})",
+                        "selection": sel,
+                        "source": src,
+                        "auroc_all": base,
+                        "auroc_all_lo": base - 0.01,
+                        "auroc_all_hi": base + 0.01,
+                        "auroc_under": under,
+                        "auroc_under_lo": under - 0.05,
+                        "auroc_under_hi": under + 0.05,
+                        "tpr_under": up,
+                        "tpr_under_lo": up - 0.01,
+                        "tpr_under_hi": up + 0.01,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -348,8 +383,12 @@ def test_claims_cell_by_cell():
 def test_cells_flattens_by_setting():
     group = np.arange(N) % 4 == 0
     p = _fake_pool(group=group)
-    t = zoo.evaluate(zoo.attack_scores(p, ["loss"], target_ids=range(6, 12)), p.keep[6:],
-                     {"All": np.ones(N, bool), "random": group}, n_boot=5)
+    t = zoo.evaluate(
+        zoo.attack_scores(p, ["loss"], target_ids=range(6, 12)),
+        p.keep[6:],
+        {"All": np.ones(N, bool), "random": group},
+        n_boot=5,
+    )
     c = zoo.cells(zoo.by_setting(t, {"X (random)": "random"}).assign(source="x"))
     assert len(c) == 1 and c.loc[0, "selection"] == "random" and c.loc[0, "source"] == "x"
     assert c.loc[0, "auroc_under"] == t[t.group == "random"]["auroc"].item()

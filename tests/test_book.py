@@ -106,7 +106,7 @@ def test_real_book_quick_builds_strictly(quick_book):
         assert (root / "results" / f"{stem}.json").is_file(), f"notebooks/{stem}.py did not save results/{stem}.json"
 
 
-TOY_NOTEBOOK = '''\
+TOY_NOTEBOOK = """\
 # %% [markdown]
 # # A toy chapter
 # The parameters cell, papermill's injected cell, glued numbers, a captioned figure, math and a table.
@@ -152,7 +152,7 @@ report.save_results("01_toy", {"auroc": auroc, "n_shadow": n_shadow, "quick": qu
 # %% [markdown]
 # ## Summary
 # Done.
-'''
+"""
 
 
 def make_toy_root(root: Path, intro: str, chapters: list[str], notebooks: dict[str, str]) -> Path:
@@ -185,8 +185,16 @@ def test_toy_book_builds_with_zero_warnings(tmp_path):
         {"01_toy": TOY_NOTEBOOK},
     )
     # stray sources that must not be picked up (each would be "document isn't included in any toctree")
-    for stray in [".pytest_cache/README.md", ".venv/lib/x.md", "results/notes.md", "notes.md", "tests/x.md",
-                  "_build/jupyter_execute/old.ipynb", "benchmarks/README.md", "mia_lib/doc.md"]:
+    for stray in [
+        ".pytest_cache/README.md",
+        ".venv/lib/x.md",
+        "results/notes.md",
+        "notes.md",
+        "tests/x.md",
+        "_build/jupyter_execute/old.ipynb",
+        "benchmarks/README.md",
+        "mia_lib/doc.md",
+    ]:
         (root / stray).parent.mkdir(parents=True, exist_ok=True)
         (root / stray).write_text("# Stray\n")
     proc = mia_book(root, "-p", "n_shadow", "7", timeout=600)

@@ -50,7 +50,9 @@ def run_checker(html: Path, root: Path, report: Path) -> tuple[subprocess.Comple
     namespace when ``unshare -n`` works, as a user would run it)."""
     proc = subprocess.run(
         [sys.executable, "-m", "mia_lib.book.browser", str(html), "--root", str(root), "--json", str(report)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert report.is_file(), f"no report written (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc, json.loads(report.read_text())
@@ -86,18 +88,26 @@ def test_checker_on_planted_pages(tmp_path):
     shutil.copytree(mathjax_source(), html / "_static" / "mathjax")
     plt.imsave(html / "dot.png", np.linspace(0, 1, 12).reshape(3, 4))
     plt.imsave(root / "outside.png", np.ones((2, 2)))
-    mathjax = ('<script>window.MathJax = {"options": {"ignoreHtmlClass": "tex2jax_ignore"}}</script>'
-               '<script defer src="_static/mathjax/tex-chtml.js"></script>')
-    write(html / "good.html", f"""\
+    mathjax = (
+        '<script>window.MathJax = {"options": {"ignoreHtmlClass": "tex2jax_ignore"}}</script>'
+        '<script defer src="_static/mathjax/tex-chtml.js"></script>'
+    )
+    write(
+        html / "good.html",
+        f"""\
         <html><head>{mathjax}</head><body>
         <p>Inline <span class="math notranslate nohighlight">\\(\\phi = \\log \\frac{{p_y}}{{1 - p_y}}\\)</span>.</p>
-        <div class="math notranslate nohighlight">\\[\\mathrm{{Adv}} = \\Pr[\\hat b = 1 \\mid b = 1] - \\Pr[\\hat b = 1 \\mid b = 0]\\]</div>
+        <div class="math notranslate nohighlight">\\[\\mathrm{{Adv}} = \\Pr[\\hat b = 1 \\mid b = 1]
+        - \\Pr[\\hat b = 1 \\mid b = 0]\\]</div>
         <figure id="fig-dot"><img src="dot.png"><figcaption>A dot.</figcaption></figure>
         <p>The AUROC is <span class="pasted-text">0.590</span>.</p>
         <pre>code may say $$ and \\( freely</pre>
         </body></html>
-        """)
-    write(html / "bad.html", f"""\
+        """,
+    )
+    write(
+        html / "bad.html",
+        f"""\
         <html><head>{mathjax}
         <script src="https://cdn.example.invalid/lib.js"></script>
         <script>console.error("planted console error");</script>
@@ -110,7 +120,8 @@ def test_checker_on_planted_pages(tmp_path):
         <span class="math notranslate nohighlight">\\(\\frac{{1}}\\)</span>
         <p>An empty glue <span class="pasted-text"></span> and a leftover {{glue:text}}`auroc` role.</p>
         </body></html>
-        """)
+        """,
+    )
     proc, report = run_checker(html, root, tmp_path / "report.json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "1 passed, 1 failed" in proc.stdout

@@ -31,15 +31,18 @@ def _check_dataset(ds, n, shape, name=None):
 # Embedded sources
 
 
-@pytest.mark.parametrize("name, kwargs, n, shape", [
-    ("digits", {}, 1797, (1, 8, 8)),
-    ("mnist5k", {}, 5000, (1, 28, 28)),
-    ("digits28", {}, 1797, (1, 28, 28)),
-    ("fontdigits", {"n": 60}, 60, (1, 8, 8)),
-    ("fontdigits", {"n": 60, "size": 28}, 60, (1, 28, 28)),
-    ("fontdigits", {"n": 20, "size": 32}, 20, (1, 32, 32)),
-    ("augmnist", {"n": 20}, 20, (1, 28, 28)),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, n, shape",
+    [
+        ("digits", {}, 1797, (1, 8, 8)),
+        ("mnist5k", {}, 5000, (1, 28, 28)),
+        ("digits28", {}, 1797, (1, 28, 28)),
+        ("fontdigits", {"n": 60}, 60, (1, 8, 8)),
+        ("fontdigits", {"n": 60, "size": 28}, 60, (1, 28, 28)),
+        ("fontdigits", {"n": 20, "size": 32}, 20, (1, 32, 32)),
+        ("augmnist", {"n": 20}, 20, (1, 28, 28)),
+    ],
+)
 def test_embedded_sources_load(name, kwargs, n, shape):
     ds = data.load(name, **kwargs)
     _check_dataset(ds, n, shape, name)
@@ -48,13 +51,16 @@ def test_embedded_sources_load(name, kwargs, n, shape):
     assert (ds.group == 0).all()
 
 
-@pytest.mark.parametrize("name, kwargs", [
-    ("digits", {"n": 100}),
-    ("mnist5k", {"n": 100}),
-    ("fontdigits", {"n": 30}),
-    ("fontdigits", {"n": 30, "size": 28}),
-    ("augmnist", {"n": 10}),
-])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("digits", {"n": 100}),
+        ("mnist5k", {"n": 100}),
+        ("fontdigits", {"n": 30}),
+        ("fontdigits", {"n": 30, "size": 28}),
+        ("augmnist", {"n": 10}),
+    ],
+)
 def test_same_seed_gives_identical_tensors(name, kwargs):
     a, b = data.load(name, seed=3, **kwargs), data.load(name, seed=3, **kwargs)
     assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y)
@@ -313,7 +319,6 @@ def test_full_scale_mixtures_as_in_the_seed(tmp_path, skip_md5):
     assert mix.X.shape[1:] == (1, 28, 28) and int((mix.group == 1).sum()) == 5
     batches = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     _fake_cifar(tmp_path, "cifar-10-batches-py", batches, "labels", "batches.meta", "label_names", 10)
-    _fake_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", "meta", "fine_label_names", 100,
-                n=300)
+    _fake_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", "meta", "fine_label_names", 100, n=300)
     mix = data.mixture("cifar10", "cifar100", 20, n_over=30, data_dir=str(tmp_path))
     assert mix.n_classes == 10 and int(mix.y.max()) < 10 and int((mix.group == 1).sum()) == 20

@@ -28,8 +28,12 @@ def _opacus(module, n_train, q, max_grad_norm, lr=0.5):
     from opacus.optimizers import DPOptimizer
 
     gsm = GradSampleModule(module)
-    opt = DPOptimizer(torch.optim.SGD(gsm.parameters(), lr=lr), noise_multiplier=0.0, max_grad_norm=max_grad_norm,
-                      expected_batch_size=dp.expected_batch_size(n_train, q))
+    opt = DPOptimizer(
+        torch.optim.SGD(gsm.parameters(), lr=lr),
+        noise_multiplier=0.0,
+        max_grad_norm=max_grad_norm,
+        expected_batch_size=dp.expected_batch_size(n_train, q),
+    )
     return gsm, opt
 
 
@@ -73,8 +77,9 @@ def test_noise_free_training_matches_opacus_step_by_step():
     q, steps, c = 0.3, 6, 0.5
     mods = train.init_states("mlp", (1, 4, 4), 3, seeds)
     recipe = train.Recipe(lr=0.5, momentum=0.0)
-    params, _ = dp.train_dp_vmapped(mods, x, y, keep, seeds, recipe, c, 0.0, q, steps, torch.device("cpu"),
-                                    progress=False)
+    params, _ = dp.train_dp_vmapped(
+        mods, x, y, keep, seeds, recipe, c, 0.0, q, steps, torch.device("cpu"), progress=False
+    )
     batches = list(dp.poisson_batches(keep, seeds, q, steps))
     for k, m in enumerate(train.init_states("mlp", (1, 4, 4), 3, seeds)):
         gsm, opt = _opacus(m, int(keep[k].sum()), q, c)
@@ -112,14 +117,38 @@ def test_noise_has_opacus_scale_and_is_independent_per_model():
     p0, _ = _stack(mods)
     sigma, c = 1.3, 0.7
     # q so small that every batch is empty: one step moves each parameter by -lr * sigma * C * z / max(1, ⌊nq⌋)
-    p1, _ = dp.train_dp_vmapped(mods, x, y, keep, seeds, train.Recipe(lr=1.0, momentum=0.0), c, sigma, 1e-9, 1,
-                                torch.device("cpu"), progress=False)
+    p1, _ = dp.train_dp_vmapped(
+        mods,
+        x,
+        y,
+        keep,
+        seeds,
+        train.Recipe(lr=1.0, momentum=0.0),
+        c,
+        sigma,
+        1e-9,
+        1,
+        torch.device("cpu"),
+        progress=False,
+    )
     z = torch.cat([((p0[n] - p1[n]) / (sigma * c)).flatten(1) for n in p0], dim=1).numpy()
     assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
     assert abs(np.corrcoef(z)[0, 1]) < 0.05
     assert stats.kstest(z[0], "norm").pvalue > 1e-3
-    again, _ = dp.train_dp_vmapped(mods, x, y, keep, seeds, train.Recipe(lr=1.0, momentum=0.0), c, sigma, 1e-9, 1,
-                                   torch.device("cpu"), progress=False)
+    again, _ = dp.train_dp_vmapped(
+        mods,
+        x,
+        y,
+        keep,
+        seeds,
+        train.Recipe(lr=1.0, momentum=0.0),
+        c,
+        sigma,
+        1e-9,
+        1,
+        torch.device("cpu"),
+        progress=False,
+    )
     assert all(torch.equal(again[n], p1[n]) for n in p1)
 
 
@@ -127,8 +156,15 @@ def test_epsilon_is_opacus_accountant_of_the_same_run():
     x, y = _data(n=50)
     recipe = train.Recipe(epochs=2, batch_size=10, lr=0.1)
     for acc in ("rdp", "prv"):
-        model, info = dp.train_opacus(train.init_states("mlp", (1, 4, 4), 3, [0])[0], x, y, recipe,
-                                      noise_multiplier=1.1, accountant=acc, dev=torch.device("cpu"))
+        model, info = dp.train_opacus(
+            train.init_states("mlp", (1, 4, 4), 3, [0])[0],
+            x,
+            y,
+            recipe,
+            noise_multiplier=1.1,
+            accountant=acc,
+            dev=torch.device("cpu"),
+        )
         assert info["sample_rate"] == pytest.approx(0.2) and info["steps"] == 10
         assert info["epsilon"] == pytest.approx(dp.epsilon(1.1, 0.2, 10, 1e-5, acc), rel=1e-6)
         assert not model.training and not any(m._forward_hooks for m in model.modules())
@@ -156,9 +192,11 @@ def test_invalid_privacy_parameters_one_clear_error():
         dp.check_privacy(epsilon=0, delta=1.5, noise_multiplier=-1, sample_rate=0)
     msg = str(e.value)
     assert msg.startswith("Invalid privacy parameters") and all(w in msg for w in ("epsilon", "delta", "sigma", "q"))
-    for bad in (dict(target_epsilon=-1.0, delta=1e-5, sample_rate=0.1, steps=10),
-                dict(target_epsilon=1.0, delta=0.0, sample_rate=0.1, steps=10),
-                dict(target_epsilon=1.0, delta=1e-5, sample_rate=1.5, steps=10)):
+    for bad in (
+        dict(target_epsilon=-1.0, delta=1e-5, sample_rate=0.1, steps=10),
+        dict(target_epsilon=1.0, delta=0.0, sample_rate=0.1, steps=10),
+        dict(target_epsilon=1.0, delta=1e-5, sample_rate=1.5, steps=10),
+    ):
         with pytest.raises(ValueError, match="Invalid privacy parameters"):
             dp.noise_multiplier_for(**bad)
     with pytest.raises(ValueError, match="Invalid privacy parameters"):
@@ -170,8 +208,9 @@ def test_invalid_privacy_parameters_one_clear_error():
 
 
 def _cfg(**kw):
-    base = dict(dataset="digits", n_data=80, n_shadow=4, epochs=2, batch_size=16, n_queries=2, shard_size=2,
-                device="cpu")
+    base = dict(
+        dataset="digits", n_data=80, n_shadow=4, epochs=2, batch_size=16, n_queries=2, shard_size=2, device="cpu"
+    )
     base.update(kw)
     return config.Experiment(**base)
 
@@ -196,8 +235,18 @@ def test_dp_pool_cache_resume_params_and_keys(tmp_path, monkeypatch):
     cached = dp.load_or_train_dp_pool(cfg, 4.0, progress=False, store=tmp_path / "run")
     assert np.array_equal(cached.logits, ref.logits)
     assert cached.dp == ref.dp == dp.dp_settings_for(cfg, 4.0)
-    assert len({dp.dp_pool_key(cfg, 4.0), dp.dp_pool_key(cfg, 8.0), dp.dp_pool_key(cfg.replace(seed=1), 4.0),
-                dp.dp_pool_key(cfg, 4.0, max_grad_norm=2.0), cfg.hash()}) == 5
+    assert (
+        len(
+            {
+                dp.dp_pool_key(cfg, 4.0),
+                dp.dp_pool_key(cfg, 8.0),
+                dp.dp_pool_key(cfg.replace(seed=1), 4.0),
+                dp.dp_pool_key(cfg, 4.0, max_grad_norm=2.0),
+                cfg.hash(),
+            }
+        )
+        == 5
+    )
 
 
 def test_noise_destroys_what_clipping_alone_learns(tmp_path):
@@ -250,8 +299,10 @@ def test_eps_lower_bound_is_close_below_the_true_epsilon_of_randomized_response(
 
 def test_eps_lower_bound_coverage():
     rng = np.random.default_rng(1)
-    over = [metrics.epsilon_lower_bound(*_randomized_response(1.0, 400, rng), alpha=0.1)["eps_lower"] > 1.0
-            for _ in range(300)]
+    over = [
+        metrics.epsilon_lower_bound(*_randomized_response(1.0, 400, rng), alpha=0.1)["eps_lower"] > 1.0
+        for _ in range(300)
+    ]
     assert np.mean(over) <= 0.1
 
 

@@ -42,8 +42,13 @@ def test_pick_per_example_gives_exactly_k_per_side():
 def test_full_pool_scores_equal_lira():
     phi, keep = _planted(k=40, n=120)
     targets, shadows = np.arange(30, 40), np.arange(30)
-    ref = lira.lira_scores(phi, keep, target_ids=targets, shadow_ids=shadows,
-                           variants=["online", "online_fixed", "offline", "offline_fixed"])
+    ref = lira.lira_scores(
+        phi,
+        keep,
+        target_ids=targets,
+        shadow_ids=shadows,
+        variants=["online", "online_fixed", "offline", "offline_fixed"],
+    )
     got = E.lira_from_masks(phi[targets], phi[shadows], keep[shadows], ~keep[shadows], E.VARIANTS)
     for v in E.VARIANTS:
         np.testing.assert_allclose(got[v], ref[v], rtol=1e-8, atol=1e-8, err_msg=v)
@@ -115,8 +120,9 @@ def test_k_to_reach_on_a_hand_made_table():
 
     rows = [{"variant": "v", "group": "g", "k": 20, "rep": 0, "full": True, "auroc": 0.80}]
     for k, vals in ((1, (0.60, 0.62)), (2, (0.70, 0.74)), (4, (0.77, 0.78)), (8, (0.79, 0.75))):
-        rows += [{"variant": "v", "group": "g", "k": k, "rep": r, "full": False, "auroc": a}
-                 for r, a in enumerate(vals)]
+        rows += [
+            {"variant": "v", "group": "g", "k": k, "rep": r, "full": False, "auroc": a} for r, a in enumerate(vals)
+        ]
     t = pd.DataFrame(rows)
     assert E.k_to_reach(t, fraction=0.95).iloc[0]["k"] == 4  # 0.76 needed; means 0.61, 0.72, 0.775, 0.77
     assert E.k_to_reach(t, fraction=0.9, chance=0.5).iloc[0]["k"] == 4  # 0.77 needed
@@ -140,13 +146,21 @@ def test_notebook_quick_run_writes_k95(quick_book):
 def test_k_at_and_share_of_full_read_the_tables():
     import pandas as pd
 
-    k_table = pd.DataFrame({"criterion": ["AUROC", "AUROC"], "group": ["all", "memorized"],
-                            "variant": ["online_fixed"] * 2, "k": [8, 2]})
+    k_table = pd.DataFrame(
+        {"criterion": ["AUROC", "AUROC"], "group": ["all", "memorized"], "variant": ["online_fixed"] * 2, "k": [8, 2]}
+    )
     assert E.k_at(k_table, "AUROC", "memorized") == 2.0
     with pytest.raises(KeyError):
         E.k_at(k_table, "AUROC", "nobody")
-    curve_table = pd.DataFrame({"variant": ["online_fixed"] * 3, "group": ["all"] * 3, "k": [2, 4, 16],
-                                "full": [False, False, True], "auroc": [0.6, 0.65, 0.7]})
+    curve_table = pd.DataFrame(
+        {
+            "variant": ["online_fixed"] * 3,
+            "group": ["all"] * 3,
+            "k": [2, 4, 16],
+            "full": [False, False, True],
+            "auroc": [0.6, 0.65, 0.7],
+        }
+    )
     assert E.share_of_full(curve_table, "all", "auroc", k=2, chance=0.5) == pytest.approx(0.5)
     assert E.share_of_full(curve_table, "all", "auroc", k=4) == pytest.approx(0.65 / 0.7)
     assert np.isnan(E.share_of_full(curve_table, "all", "auroc", k=3))  # no such budget

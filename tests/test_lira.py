@@ -51,12 +51,14 @@ def test_scores_match_formulas_for_one_target():
     lp_in = stats.norm.logpdf(x, ref["mean_in"], np.sqrt(ref["var_in"]))
     lp_out = stats.norm.logpdf(x, ref["mean_out"], np.sqrt(ref["var_out"]))
     np.testing.assert_allclose(scores["online"][0], (lp_in - lp_out).mean(-1), rtol=1e-6)
-    np.testing.assert_allclose(scores["offline"][0],
-                               -stats.norm.logsf(x, ref["mean_out"], np.sqrt(ref["var_out"])).mean(-1), rtol=1e-6)
+    np.testing.assert_allclose(
+        scores["offline"][0], -stats.norm.logsf(x, ref["mean_out"], np.sqrt(ref["var_out"])).mean(-1), rtol=1e-6
+    )
     np.testing.assert_allclose(scores["offline_two_sided"][0], -lp_out.mean(-1), rtol=1e-6)
     sd_fixed = np.sqrt(ref["var_out"].mean(0))
-    np.testing.assert_allclose(scores["offline_fixed"][0],
-                               -stats.norm.logsf(x, ref["mean_out"], sd_fixed).mean(-1), rtol=1e-6)
+    np.testing.assert_allclose(
+        scores["offline_fixed"][0], -stats.norm.logsf(x, ref["mean_out"], sd_fixed).mean(-1), rtol=1e-6
+    )
 
 
 def test_planted_signal_is_found_near_the_optimum():

@@ -59,8 +59,9 @@ def test_weighted_replicate_equals_sklearn_on_the_resampled_data():
     flat_s, flat_m = s.ravel(), m.ravel()
     order = np.argsort(-flat_s, kind="stable")
     ends = np.flatnonzero(np.r_[flat_s[order][1:] != flat_s[order][:-1], True])
-    fast = metrics._weighted_summary(flat_m[order], order % 60, ends, np.bincount(cols, minlength=60),
-                                     metrics.FPR_LEVELS)
+    fast = metrics._weighted_summary(
+        flat_m[order], order % 60, ends, np.bincount(cols, minlength=60), metrics.FPR_LEVELS
+    )
     slow = metrics.summary(s[:, cols], m[:, cols])
     for k in fast:
         assert np.isclose(fast[k], slow[k]), k

@@ -9,8 +9,16 @@ from torch.func import functional_call, stack_module_state, vmap
 from mia_lib import models
 
 
-@pytest.mark.parametrize("name,shape", [("mlp", (1, 8, 8)), ("cnn32", (1, 28, 28)), ("cnn64", (3, 32, 32)),
-                                        ("resnet9", (3, 32, 32)), ("resnet18", (3, 32, 32))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [
+        ("mlp", (1, 8, 8)),
+        ("cnn32", (1, 28, 28)),
+        ("cnn64", (3, 32, 32)),
+        ("resnet9", (3, 32, 32)),
+        ("resnet18", (3, 32, 32)),
+    ],
+)
 def test_shapes_and_vmap(name, shape):
     torch.manual_seed(0)
     mods = [models.build(name, shape, 10) for _ in range(2)]

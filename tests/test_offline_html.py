@@ -34,14 +34,19 @@ def write(path: Path, text: str) -> Path:
 # ------------------------------------------------------------------------------------------ planted references
 def test_scanner_flags_every_planted_external_reference(tmp_path):
     site = tmp_path / "html"
-    write(site / "_static" / "local.css", """\
+    write(
+        site / "_static" / "local.css",
+        """\
         /* url(https://in-a-comment.example/x.woff2) is not a reference */
         @font-face { src: url("fonts/ok.woff2") format("woff2"), url(https://fonts.example/f.woff2); }
         .logo { background: url(data:image/png;base64,AAAA); }
-        """)
+        """,
+    )
     write(site / "_static" / "remote-import.css", '@import "https://cdn.example/theme.css";\n')
     write(site / "_static" / "template.html", '<script src="https://ignored.example/x.js"></script>')  # not a page
-    write(site / "sub" / "page.html", """\
+    write(
+        site / "sub" / "page.html",
+        """\
         <html><head>
         <script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>
         <script src="../_static/ok.js"></script>
@@ -61,11 +66,17 @@ def test_scanner_flags_every_planted_external_reference(tmp_path):
         <div style="background-image: url(https://img.example/div.png)"></div>
         <a href="#top">anchor</a>
         </body></html>
-        """)
+        """,
+    )
     refs = offline.external_references(site)
     found = {(r.page, r.what, r.url, r.why) for r in refs}
     assert found == {
-        ("sub/page.html", "script[src]", "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js", "external host"),
+        (
+            "sub/page.html",
+            "script[src]",
+            "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js",
+            "external host",
+        ),
         ("sub/page.html", "link[rel=stylesheet]", "//fonts.googleapis.com/css?family=Roboto", "external host"),
         ("sub/page.html", "link[rel=preload]", "http://fonts.example/a.woff2", "external host"),
         ("sub/page.html", "link[rel=icon]", "/favicon.ico", "absolute path"),
@@ -86,20 +97,29 @@ def test_sphinx_hook_drops_the_repeated_inline_script():
     from sphinx.builders.html._assets import _JavaScript
 
     body = 'const THEBE_JS_URL = "x"'
-    files = [_JavaScript("_static/a.js", priority=200), _JavaScript(None, body=body, priority=500),
-             _JavaScript("_static/b.js", priority=500), _JavaScript("", body=body, priority=500),
-             _JavaScript("_static/a.js", priority=200), _JavaScript(None, body="var other = 1", priority=500)]
+    files = [
+        _JavaScript("_static/a.js", priority=200),
+        _JavaScript(None, body=body, priority=500),
+        _JavaScript("_static/b.js", priority=500),
+        _JavaScript("", body=body, priority=500),
+        _JavaScript("_static/a.js", priority=200),
+        _JavaScript(None, body="var other = 1", priority=500),
+    ]
     context = {"script_files": files}
     sphinx_ext._dedupe_scripts(None, "page", "page.html", context, None)
     assert context["script_files"] is files  # edited in place: Sphinx restores the list after each page
     assert [(f.filename, f.attributes.get("body")) for f in files] == [
-        ("_static/a.js", None), (None, body), ("_static/b.js", None), (None, "var other = 1")]
+        ("_static/a.js", None),
+        (None, body),
+        ("_static/b.js", None),
+        (None, "var other = 1"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------- the quick book
 def chapter_stems(root: Path) -> list[str]:
     prefix = "_build/executed/"
-    return [d[len(prefix):] for d in layout.toc_documents(root) if d.startswith(prefix)]
+    return [d[len(prefix) :] for d in layout.toc_documents(root) if d.startswith(prefix)]
 
 
 @pytest.mark.slow
@@ -109,7 +129,9 @@ def test_quick_book_fetches_nothing_from_outside(quick_book):
     assert offline.external_references(html) == []
     mathjax = html / "_static" / "mathjax" / "tex-chtml.js"
     assert mathjax.is_file() and mathjax.stat().st_size > 100_000
-    assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "MathJax_Main-Regular.woff").is_file()
+    assert (
+        html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2" / "MathJax_Main-Regular.woff"
+    ).is_file()
     with_math = 0
     for doc in layout.toc_documents(quick_book.root):
         page = html / f"{doc}.html"
@@ -141,8 +163,10 @@ def test_quick_book_chapters_have_rerun_note_and_downloads(quick_book):
         # the note comes before the first code cell, i.e. at the top of the page
         assert source.index("mia-run-info") < source.index('class="cell')
         # downloads: the .py source (byte-identical) and the executed notebook, plus the theme's .ipynb button
-        for name, original in ((f"{stem}.py", root / "notebooks" / f"{stem}.py"),
-                               (f"{stem}.ipynb", root / "_build" / "executed" / f"{stem}.ipynb")):
+        for name, original in (
+            (f"{stem}.py", root / "notebooks" / f"{stem}.py"),
+            (f"{stem}.ipynb", root / "_build" / "executed" / f"{stem}.ipynb"),
+        ):
             hrefs = re.findall(rf'href="(\.\./\.\./_downloads/[0-9a-f]+/{re.escape(name)})"', source)
             assert hrefs, f"{stem}: no download link for {name}"
             target = (page.parent / hrefs[0]).resolve()
@@ -158,7 +182,7 @@ def test_quick_book_results_overview_links_every_chapter(quick_book):
     stems = [s for s in chapter_stems(root) if s != "99_results_overview"]
     assert chapter_stems(root)[-1] == "99_results_overview", "the results overview must be the last chapter"
     source = (html / "_build" / "executed" / "99_results_overview.html").read_text(encoding="utf-8")
-    table = source[source.index("<table"): source.index("</table>")]
+    table = source[source.index("<table") : source.index("</table>")]
     for stem in stems:
         assert f'href="{stem}.html"' in table, f"the results table does not link {stem}"
         results = json.loads((root / "results" / f"{stem}.json").read_text())

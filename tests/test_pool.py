@@ -10,8 +10,9 @@ from mia_lib import cache, config, pool
 
 
 def _cfg(**kw):
-    base = dict(dataset="digits", n_data=120, n_shadow=6, epochs=2, batch_size=32, n_queries=3, shard_size=2,
-                device="cpu")
+    base = dict(
+        dataset="digits", n_data=120, n_shadow=6, epochs=2, batch_size=32, n_queries=3, shard_size=2, device="cpu"
+    )
     base.update(kw)
     return config.Experiment(**base)
 

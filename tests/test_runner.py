@@ -18,11 +18,11 @@ import nbformat
 import numpy as np
 import pytest
 
+from mia_lib.__main__ import main, make_parser
 from mia_lib.book import errors, layout, overview, page_note, report
 from mia_lib.book.params import command_line, notebook_parameters, parse_params, parse_value
-from mia_lib.__main__ import main, make_parser
 
-GOOD_NB = '''\
+GOOD_NB = """\
 # %% [markdown]
 # # A toy chapter
 # Writes its parameters to results/.
@@ -39,9 +39,9 @@ from mia_lib.book import report
 report.glue("n_shadow", n_shadow)
 path = report.save_results("01_toy", {"n_shadow": n_shadow, "dataset": dataset, "lr": lr, "quick": quick,
                                       "cwd": os.getcwd()})
-'''
+"""
 
-BAD_NB = '''\
+BAD_NB = """\
 # %% [markdown]
 # # A chapter that fails
 
@@ -53,7 +53,7 @@ y = x + 1
 
 # %%
 raise ValueError(f"boom with x={x}")
-'''
+"""
 
 
 def write(path: Path, text: str) -> Path:
@@ -128,8 +128,16 @@ def test_cli_usage_errors(tmp_path, capsys):
 
 
 def test_reproducing_command_round_trips():
-    params = {"n_shadow": 256, "dataset": "digits", "lr": 0.5, "flag": False, "name": "two words", "s": "256",
-              "xs": [1, 2], "quick": True}
+    params = {
+        "n_shadow": 256,
+        "dataset": "digits",
+        "lr": 0.5,
+        "flag": False,
+        "name": "two words",
+        "s": "256",
+        "xs": [1, 2],
+        "quick": True,
+    }
     cmd = command_line("notebooks/01_x.py", params, quick=True)
     assert cmd.startswith("python -m mia_lib run notebooks/01_x.py --quick")
     args = make_parser().parse_args(shlex.split(cmd)[3:])
@@ -178,8 +186,15 @@ def test_save_and_load_results_convert_numpy_and_torch(tmp_path):
     path = report.save_results("01_x", results, root=tmp_path)
     assert path == tmp_path / "results" / "01_x.json"
     loaded = report.load_results("01_x", root=tmp_path)
-    assert loaded == {"auroc": 0.6, "n": 3, "ok": True, "tpr": [[pytest.approx(0.1), pytest.approx(0.2)]],
-                      "t": 2.5, "ts": [0, 1, 2], "nested": {"1": [0.5, "a/b"]}}
+    assert loaded == {
+        "auroc": 0.6,
+        "n": 3,
+        "ok": True,
+        "tpr": [[pytest.approx(0.1), pytest.approx(0.2)]],
+        "t": 2.5,
+        "ts": [0, 1, 2],
+        "nested": {"1": [0.5, "a/b"]},
+    }
     assert [p.name for p in path.parent.iterdir()] == ["01_x.json"]  # no temp files left
     with pytest.raises(ValueError):
         report.save_results("../escape", {}, root=tmp_path)
@@ -195,8 +210,23 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
     root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
     nb = write(root / "notebooks" / "01_toy.py", GOOD_NB)
     elsewhere.mkdir()
-    proc = cli("run", str(nb), "-p", "n_shadow", "256", "-p", "dataset", "digits", "-p", "lr", "0.5", "--quick",
-               "--root", str(root), cwd=elsewhere)
+    proc = cli(
+        "run",
+        str(nb),
+        "-p",
+        "n_shadow",
+        "256",
+        "-p",
+        "dataset",
+        "digits",
+        "-p",
+        "lr",
+        "0.5",
+        "--quick",
+        "--root",
+        str(root),
+        cwd=elsewhere,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = root / "_build" / "executed" / "01_toy.ipynb"
     assert out.is_file()
@@ -212,7 +242,10 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
     assert nb_out.metadata.kernelspec.name == "python3"
     meta = nb_out.metadata["mia_lib"]
     assert meta["parameters"] == {"n_shadow": 256, "dataset": "digits", "lr": 0.5, "quick": True}
-    assert meta["command"] == "python -m mia_lib run notebooks/01_toy.py --quick -p n_shadow 256 -p dataset digits -p lr 0.5"
+    assert (
+        meta["command"]
+        == "python -m mia_lib run notebooks/01_toy.py --quick -p n_shadow 256 -p dataset digits -p lr 0.5"
+    )
     assert meta["wall_time_s"] > 0
     assert meta["device"] in {"cpu", "cuda"}
     assert meta["hardware"]["cpu_count"] >= 1
@@ -233,7 +266,8 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
     names = {o["metadata"]["scrapbook"]["name"]: o["data"] for o in nb_out.cells[-1].outputs}
     assert set(names) == {"mia_run_wall_time", "mia_run_hardware", "mia_run_finished"}
     assert names["mia_run_wall_time"]["application/papermill.record/text/plain"] == repr(
-        page_note.human_seconds(meta["wall_time_s"]))
+        page_note.human_seconds(meta["wall_time_s"])
+    )
     nbformat.validate(nb_out)
 
 
@@ -284,9 +318,11 @@ def toy_notebook(first_markdown: str = "# Title\n\nWhat this chapter asks.") -> 
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(first_markdown),
-        nbformat.v4.new_code_cell('n_shadow = 4   # models\ndataset = "digits"\ndata_dir = None\ndevice = "auto"\n'
-                                  "lr = 10 ** -2  # not a literal: skipped\nimport os\nquick = False",
-                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            'n_shadow = 4   # models\ndataset = "digits"\ndata_dir = None\ndevice = "auto"\n'
+            "lr = 10 ** -2  # not a literal: skipped\nimport os\nquick = False",
+            metadata={"tags": ["parameters"]},
+        ),
         nbformat.v4.new_markdown_cell("## Section\n\nText."),
     ]
     return nb
@@ -298,16 +334,28 @@ RUN_META = {
     "command": "python -m mia_lib run notebooks/01_toy.py --quick -p n_shadow 16",
     "wall_time_s": 125.4,
     "device": "cpu",
-    "hardware": {"cpu_count": 2, "cpu_model": "Toy CPU", "machine": "x86_64", "system": "Linux", "python": "3.11.2",
-                 "gpu": None, "torch": "2.14.1"},
+    "hardware": {
+        "cpu_count": 2,
+        "cpu_model": "Toy CPU",
+        "machine": "x86_64",
+        "system": "Linux",
+        "python": "3.11.2",
+        "gpu": None,
+        "torch": "2.14.1",
+    },
     "finished_utc": "2026-01-02T03:04:05Z",
 }
 
 
 def test_notebook_parameters_reads_literal_defaults():
     nb = toy_notebook()
-    assert notebook_parameters(nb) == {"n_shadow": 4, "dataset": "digits", "data_dir": None,
-                                              "device": "auto", "quick": False}
+    assert notebook_parameters(nb) == {
+        "n_shadow": 4,
+        "dataset": "digits",
+        "data_dir": None,
+        "device": "auto",
+        "quick": False,
+    }
     nb.cells[1].metadata["tags"] = []
     assert notebook_parameters(nb) == {}
 
@@ -317,12 +365,17 @@ def test_human_seconds_and_hardware_text():
     assert page_note.human_seconds(59.94) == "59.9 s"
     assert page_note.human_seconds(125.4) == "2 min 05 s"
     assert page_note.human_seconds(3600 + 125) == "1 h 02 min"
-    assert page_note.hardware_text(RUN_META) == "CPU only: 2 CPU cores (Toy CPU), Linux x86_64, torch 2.14.1, Python 3.11.2"
+    assert (
+        page_note.hardware_text(RUN_META)
+        == "CPU only: 2 CPU cores (Toy CPU), Linux x86_64, torch 2.14.1, Python 3.11.2"
+    )
     gpu = dict(RUN_META, device="cuda", hardware=dict(RUN_META["hardware"], gpu="NVIDIA H100", gpu_count=2))
     assert page_note.hardware_text(gpu).startswith("GPU: NVIDIA H100 ×2, 2 CPU cores (Toy CPU), Linux")
-    assert page_note.run_info_glue(RUN_META) == {"mia_run_wall_time": "2 min 05 s",
-                                              "mia_run_hardware": page_note.hardware_text(RUN_META),
-                                              "mia_run_finished": "2026-01-02 03:04 UTC"}
+    assert page_note.run_info_glue(RUN_META) == {
+        "mia_run_wall_time": "2 min 05 s",
+        "mia_run_hardware": page_note.hardware_text(RUN_META),
+        "mia_run_finished": "2026-01-02 03:04 UTC",
+    }
 
 
 def test_add_run_info_puts_note_under_the_title_and_glue_at_the_end():
@@ -349,13 +402,18 @@ def test_add_run_info_puts_note_under_the_title_and_glue_at_the_end():
     example = text.split("For example:")[1].split("```bash\n")[1].split("\n```")[0]
     args = make_parser().parse_args(shlex.split(example)[3:])
     assert not args.quick
-    assert parse_params(args.params) == {"n_shadow": 32, "device": "cuda", "dataset": "mnist",
-                                                "data_dir": "/path/to/data"}
+    assert parse_params(args.params) == {
+        "n_shadow": 32,
+        "device": "cuda",
+        "dataset": "mnist",
+        "data_dir": "/path/to/data",
+    }
     # the glue cell: hidden, and exactly what report.glue would have displayed
     assert glue_cell.cell_type == "code" and "remove-cell" in glue_cell.metadata["tags"]
     values = page_note.run_info_glue(RUN_META)
     assert [(o.metadata["scrapbook"]["name"], o.data) for o in glue_cell.outputs] == [
-        (k, {"application/papermill.record/text/plain": repr(v)}) for k, v in values.items()]
+        (k, {"application/papermill.record/text/plain": repr(v)}) for k, v in values.items()
+    ]
     for line in glue_cell.source.splitlines()[2:]:
         assert line.startswith("report.glue(")
     nbformat.validate(nb)
@@ -382,7 +440,9 @@ def write_chapter(root: Path, stem: str, results: dict | None, meta: dict | None
 
 
 def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
-    write(tmp_path / "_toc.yml", """\
+    write(
+        tmp_path / "_toc.yml",
+        """\
         format: jb-book
         root: book/intro
         parts:
@@ -395,18 +455,37 @@ def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
               - file: _build/executed/01_a.ipynb
               - file: _build/executed/03_c
               - file: _build/executed/99_overview
-        """)
+        """,
+    )
     many = {f"k{i}": i / 7 for i in range(10)}
-    write_chapter(tmp_path, "01_a", {"auroc": 0.61234, "config": {"n": 1}, "seconds_training": 3.0, "n": 1797,
-                                     "ok": True, "name": "a|b", "nan": float("nan"), "xs": [1, 2], **many},
-                  {"parameters": {"quick": True, "n_shadow": 8}, "wall_time_s": 12.34})
+    write_chapter(
+        tmp_path,
+        "01_a",
+        {
+            "auroc": 0.61234,
+            "config": {"n": 1},
+            "seconds_training": 3.0,
+            "n": 1797,
+            "ok": True,
+            "name": "a|b",
+            "nan": float("nan"),
+            "xs": [1, 2],
+            **many,
+        },
+        {"parameters": {"quick": True, "n_shadow": 8}, "wall_time_s": 12.34},
+    )
     write_chapter(tmp_path, "02_b", {"big": 12345.6, "tiny": 0.00097384, "flag": False}, None)
     write_chapter(tmp_path, "03_c", None, {"parameters": {}, "wall_time_s": 61.0})
     write_chapter(tmp_path, "99_overview", {"n_chapters": 3}, {"parameters": {}, "wall_time_s": 1.0})
 
-    assert layout.toc_documents(tmp_path) == ["book/intro", "_build/executed/02_b", "book/notes",
-                                              "_build/executed/01_a", "_build/executed/03_c",
-                                              "_build/executed/99_overview"]
+    assert layout.toc_documents(tmp_path) == [
+        "book/intro",
+        "_build/executed/02_b",
+        "book/notes",
+        "_build/executed/01_a",
+        "_build/executed/03_c",
+        "_build/executed/99_overview",
+    ]
     chapters = overview.results_overview(tmp_path, exclude=["99_overview"], max_per_chapter=5)
     assert [c.stem for c in chapters] == ["02_b", "01_a", "03_c"]
     b, a, c = chapters
@@ -429,6 +508,7 @@ def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
 
 
 def test_format_value():
-    assert [overview.format_value(v) for v in (True, 0, 1797, 0.5, 0.59004, 23.0087, 1234.5, float("nan"),
-                                              float("inf"), "x")] == \
-        ["yes", "0", "1,797", "0.5", "0.59", "23", "1,234", "n/a", "∞", "x"]
+    assert [
+        overview.format_value(v)
+        for v in (True, 0, 1797, 0.5, 0.59004, 23.0087, 1234.5, float("nan"), float("inf"), "x")
+    ] == ["yes", "0", "1,797", "0.5", "0.59", "23", "1,234", "n/a", "∞", "x"]

@@ -33,8 +33,9 @@ def test_loss_entropy_and_friends():
         s += sum(-p[i, j] * np.log(1 - p[i, j]) for j in range(4) if j != y[i])
         mentr.append(s)
     np.testing.assert_allclose(signals.modified_entropy(logits, y), mentr, rtol=1e-9)
-    np.testing.assert_allclose(signals.hinge(logits, y),
-                               logits[np.arange(6), y] - np.where(np.eye(4)[y] > 0, -np.inf, logits).max(1))
+    np.testing.assert_allclose(
+        signals.hinge(logits, y), logits[np.arange(6), y] - np.where(np.eye(4)[y] > 0, -np.inf, logits).max(1)
+    )
     assert (signals.correct(logits, y) == (logits.argmax(1) == y)).all()
 
 

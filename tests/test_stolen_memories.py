@@ -39,13 +39,13 @@ def test_weights_only_attack_equals_closed_form_with_exact_parameters():
     rng = np.random.default_rng(1)
     mu, sd, (xs, ys), (xo, yo), _ = _gaussian_task(rng)
     X, y = np.concatenate([xs, xo]), np.concatenate([ys, yo])
-    W_t, _, _ = sm.gaussian_linear_model(xs, ys, 5, var=sd ** 2)
+    W_t, _, _ = sm.gaussian_linear_model(xs, ys, 5, var=sd**2)
     mu_hat = np.stack([xs[ys == k].mean(0) for k in range(5)])
     ref = (stats.norm.logpdf(X, mu_hat[y], sd) - stats.norm.logpdf(X, mu[y], sd)).sum(1)
-    closed = sm.bayes_membership_llr(X, y, mu_hat, mu, sd ** 2)
+    closed = sm.bayes_membership_llr(X, y, mu_hat, mu, sd**2)
     np.testing.assert_allclose(closed, ref, rtol=1e-9, atol=1e-9)
     # a proxy that knows the population exactly turns the weights-only attack into the closed form
-    np.testing.assert_allclose(sm.linear_attack(X, y, W_t, mu / sd ** 2, sd ** 2), closed, rtol=1e-9, atol=1e-8)
+    np.testing.assert_allclose(sm.linear_attack(X, y, W_t, mu / sd**2, sd**2), closed, rtol=1e-9, atol=1e-8)
 
 
 @pytest.mark.parametrize("seed", [2, 3])
@@ -54,11 +54,11 @@ def test_linear_attack_ranks_like_the_bayes_optimal_test(seed):
     mu, sd, (xs, ys), (xo, yo), (xa, ya) = _gaussian_task(rng)
     X, y = np.concatenate([xs, xo]), np.concatenate([ys, yo])
     member = np.r_[np.ones(ys.size, bool), np.zeros(yo.size, bool)]
-    W_t, _, _ = sm.gaussian_linear_model(xs, ys, 5, var=sd ** 2)
+    W_t, _, _ = sm.gaussian_linear_model(xs, ys, 5, var=sd**2)
     W_p, _, var = sm.gaussian_linear_model(xa, ya, 5)  # the attacker only has auxiliary data
     scores = sm.linear_attack(X, y, W_t, W_p, var)
     mu_hat = np.stack([xs[ys == k].mean(0) for k in range(5)])
-    closed = sm.bayes_membership_llr(X, y, mu_hat, mu, sd ** 2)
+    closed = sm.bayes_membership_llr(X, y, mu_hat, mu, sd**2)
     assert stats.spearmanr(scores, closed).statistic >= 0.95
     _, lo, hi = metrics.bootstrap_ci(closed, member, n_boot=300, seed=seed)["auroc"]
     assert lo <= metrics.auroc(scores, member) <= hi
@@ -106,10 +106,11 @@ def test_local_linear_is_the_centred_jacobian_row():
             jac = torch.autograd.functional.jacobian(lambda v: g(v[None])[0], a[i]).flatten(1).double()
             row = (jac[y[i]] - jac.mean(0)).numpy()
             np.testing.assert_allclose(w[i], row, rtol=1e-5, atol=1e-6)
-            z = g(a[i:i + 1])[0].double()
+            z = g(a[i : i + 1])[0].double()
             # a ReLU network is exactly linear around a point: w·a + offset gives back the centred logit
-            np.testing.assert_allclose(w[i] @ a[i].flatten().double().numpy() + off[i],
-                                       (z[y[i]] - z.mean()).item(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(
+                w[i] @ a[i].flatten().double().numpy() + off[i], (z[y[i]] - z.mean()).item(), rtol=1e-5, atol=1e-5
+            )
     fc = sm.split(model, 1)[1]
     w, off = sm.local_linear(fc, torch.rand(4, 256), torch.tensor([0, 3, 3, 9]))
     W, b = fc.weight.detach().double(), fc.bias.detach().double()
@@ -145,8 +146,9 @@ def test_fewest_shadows_equals_brute_force():
 
 @pytest.fixture(scope="module")
 def tiny_pool(tmp_path_factory):
-    cfg = config.Experiment(dataset="digits", n_data=300, n_shadow=8, epochs=15, n_queries=1, shard_size=8,
-                            save_params=True, device="cpu")
+    cfg = config.Experiment(
+        dataset="digits", n_data=300, n_shadow=8, epochs=15, n_queries=1, shard_size=8, save_params=True, device="cpu"
+    )
     return pool.load_or_train(cfg, progress=False, store=tmp_path_factory.mktemp("cache"))
 
 
@@ -197,5 +199,5 @@ def test_each_example_is_compared_with_the_proxy_of_the_other_half(tiny_pool):
     A = a.double().numpy()
     var = sm.pooled_variance(A, y, 10)
     np.testing.assert_allclose(terms[:, 0], (A * (w_t - w_p)).sum(1), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(terms[:, 1], 0.5 * (var * (w_t ** 2 - w_p ** 2)).sum(1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(terms[:, 1], 0.5 * (var * (w_t**2 - w_p**2)).sum(1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(terms[:, 2], b_t - np.where(half_a, b_b, b_a), rtol=1e-5, atol=1e-5)

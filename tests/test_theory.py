@@ -11,12 +11,16 @@ PAIRS = [(0.0, 1.0, 1.0, 1.0), (0.0, 1.0, 1.5, 0.25), (2.0, 4.0, -1.0, 0.5), (0.
 
 
 def _quad_tv(m1, v1, m2, v2):
-    f = lambda x: 0.5 * abs(stats.norm.pdf(x, m1, np.sqrt(v1)) - stats.norm.pdf(x, m2, np.sqrt(v2)))
+    def f(x):
+        return 0.5 * abs(stats.norm.pdf(x, m1, np.sqrt(v1)) - stats.norm.pdf(x, m2, np.sqrt(v2)))
+
     return quad(f, -40, 40, limit=400, points=[m1, m2])[0]
 
 
 def _quad_h2(m1, v1, m2, v2):
-    f = lambda x: 0.5 * (np.sqrt(stats.norm.pdf(x, m1, np.sqrt(v1))) - np.sqrt(stats.norm.pdf(x, m2, np.sqrt(v2)))) ** 2
+    def f(x):
+        return 0.5 * (np.sqrt(stats.norm.pdf(x, m1, np.sqrt(v1))) - np.sqrt(stats.norm.pdf(x, m2, np.sqrt(v2)))) ** 2
+
     return quad(f, -40, 40, limit=400, points=[m1, m2])[0]
 
 
@@ -78,8 +82,9 @@ def test_llr_test_attains_tv_and_soft_llr_sits_between_hellinger_bounds():
     llr_in, llr_out = (theory.gaussian_llr(x, m1, v1, m2, v2) for x in (x_in, x_out))
     tv, h2 = theory.tv_gaussian(m1, v1, m2, v2), theory.hellinger2_gaussian(m1, v1, m2, v2)
     assert theory.advantage_from_llr_samples(llr_in, llr_out) == pytest.approx(tv, abs=5e-3)
-    soft = theory.soft_llr_advantage(lambda x: stats.norm.logpdf(x, m1, np.sqrt(v1)),
-                                     lambda x: stats.norm.logpdf(x, m2, np.sqrt(v2)))
+    soft = theory.soft_llr_advantage(
+        lambda x: stats.norm.logpdf(x, m1, np.sqrt(v1)), lambda x: stats.norm.logpdf(x, m2, np.sqrt(v2))
+    )
     assert theory.advantage_from_llr_samples(llr_in, llr_out, soft=True) == pytest.approx(soft, abs=5e-3)
     assert h2 < soft < min(2 * h2, tv)
     # Neyman–Pearson: thresholding x itself is no better than the LLR at any FPR (much worse at low FPR, where the
@@ -96,8 +101,9 @@ def test_llr_test_attains_tv_and_soft_llr_sits_between_hellinger_bounds():
 def test_empirical_estimates_converge_to_closed_forms():
     rng = np.random.default_rng(3)
     x, y = rng.normal(0, 1, 200_000), rng.normal(1, 1.5, 200_000)
-    assert theory.hellinger2_empirical(x, y, bins=200) == pytest.approx(theory.hellinger2_gaussian(0, 1, 1, 2.25),
-                                                                        abs=0.01)
+    assert theory.hellinger2_empirical(x, y, bins=200) == pytest.approx(
+        theory.hellinger2_gaussian(0, 1, 1, 2.25), abs=0.01
+    )
     assert theory.tv_empirical(x, y, bins=200) == pytest.approx(theory.tv_gaussian(0, 1, 1, 2.25), abs=0.01)
     same = theory.hellinger2_empirical(rng.normal(size=200_000), rng.normal(size=200_000), bins=100)
     assert 0 <= same < 0.002

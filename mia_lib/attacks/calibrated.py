@@ -21,8 +21,9 @@ from .lira import loo_moments
 REFERENCES = ("both", "out")
 
 
-def calibrated_loss(loss: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=None,
-                    reference: str = "both") -> np.ndarray:
+def calibrated_loss(
+    loss: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=None, reference: str = "both"
+) -> np.ndarray:
     """Calibrated-loss scores of target models.
 
     Args:
@@ -42,7 +43,9 @@ def calibrated_loss(loss: np.ndarray, keep: np.ndarray, target_ids=None, shadow_
     for side in sides:
         least = int(m[f"n_{side}"].min())
         if least < 1:
-            raise ValueError(f"calibrated loss ({reference}) needs at least 1 {side.upper()} shadow model per "
-                             f"example after leaving the target out; some example has none (use more shadow models).")
+            raise ValueError(
+                f"calibrated loss ({reference}) needs at least 1 {side.upper()} shadow model per "
+                f"example after leaving the target out; some example has none (use more shadow models)."
+            )
     offset = 0.5 * (m["mean_in"] + m["mean_out"]) if reference == "both" else m["mean_out"]
     return (offset - m["x"])[..., 0]

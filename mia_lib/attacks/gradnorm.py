@@ -41,8 +41,10 @@ def gradient_norm(pool, target_ids=None, batch_size: int = 256) -> np.ndarray:
     Used in chapter 7.
     """
     if pool.params is None:
-        raise ValueError("gradient_norm is a white-box attack: it needs the pool's parameters; train the pool with "
-                         "Experiment(..., save_params=True).")
+        raise ValueError(
+            "gradient_norm is a white-box attack: it needs the pool's parameters; train the pool with "
+            "Experiment(..., save_params=True)."
+        )
     k = pool.keep.shape[0]
     targets = np.arange(k) if target_ids is None else np.asarray(target_ids, dtype=np.int64).ravel()
     if targets.size and (targets.min() < 0 or targets.max() >= k):
@@ -55,8 +57,9 @@ def gradient_norm(pool, target_ids=None, batch_size: int = 256) -> np.ndarray:
     return out
 
 
-def per_example_grad_norm(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 256,
-                          device: torch.device | str | None = None) -> np.ndarray:
+def per_example_grad_norm(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 256, device: torch.device | str | None = None
+) -> np.ndarray:
     """‖∇_θ CE(model(x_n), y_n)‖₂ for every example, over all trainable parameters (the model is not modified).
 
     Args:
@@ -71,7 +74,7 @@ def per_example_grad_norm(model: nn.Module, X: torch.Tensor, y: torch.Tensor, ba
     model = copy.deepcopy(model).to(dev)
     ghost = ModuleValidator.is_valid(model.train())  # Opacus validates train-mode modules only
     model.eval()
-    batches = [(X[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)) for i in range(0, len(y), batch_size)]
+    batches = [(X[i : i + batch_size].to(dev), y[i : i + batch_size].to(dev)) for i in range(0, len(y), batch_size)]
     if not batches:
         return np.zeros(0)
     if ghost:
@@ -84,8 +87,9 @@ def per_example_grad_norm(model: nn.Module, X: torch.Tensor, y: torch.Tensor, ba
 def _ghost_norms(model: nn.Module, batches) -> list[torch.Tensor]:
     from opacus.grad_sample import GradSampleModuleFastGradientClipping
 
-    gsm = GradSampleModuleFastGradientClipping(model, batch_first=True, loss_reduction="sum", max_grad_norm=1.0,
-                                               use_ghost_clipping=True)
+    gsm = GradSampleModuleFastGradientClipping(
+        model, batch_first=True, loss_reduction="sum", max_grad_norm=1.0, use_ghost_clipping=True
+    )
     gsm.train()  # Opacus captures activations only in train mode; these models have no mode-dependent layers
     parts = []
     try:

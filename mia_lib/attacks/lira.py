@@ -85,11 +85,13 @@ def _check_counts(m: dict, online: bool) -> None:
             raise ValueError(
                 f"LiRA {'online' if online else 'offline'} needs at least 2 {name} shadow models per example after "
                 f"leaving the target out, but some example has {least}; use more shadow models (n_shadow ≥ 6 for "
-                f"leave-one-out on a balanced pool) or other shadow_ids.")
+                f"leave-one-out on a balanced pool) or other shadow_ids."
+            )
 
 
-def lira_scores(phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=None,
-                variants=VARIANTS) -> dict[str, np.ndarray]:
+def lira_scores(
+    phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=None, variants=VARIANTS
+) -> dict[str, np.ndarray]:
     """Scores of several LiRA variants at once (the moments are computed once).
 
     Args:
@@ -124,12 +126,20 @@ def lira_scores(phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=N
     return out
 
 
-def lira(phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=None, online: bool = True,
-         fixed_variance: bool = False, two_sided: bool = False) -> np.ndarray:
+def lira(
+    phi: np.ndarray,
+    keep: np.ndarray,
+    target_ids=None,
+    shadow_ids=None,
+    online: bool = True,
+    fixed_variance: bool = False,
+    two_sided: bool = False,
+) -> np.ndarray:
     """One LiRA variant's scores [T, N] (higher = member); see the module docstring for the formulas.
 
     Used in chapter 1.
     """
     name = "online" if online else ("offline_two_sided" if two_sided else "offline")
     return lira_scores(phi, keep, target_ids, shadow_ids, [name + ("_fixed" if fixed_variance else "")])[
-        name + ("_fixed" if fixed_variance else "")]
+        name + ("_fixed" if fixed_variance else "")
+    ]

@@ -35,9 +35,19 @@ def _loo_mean(p: np.ndarray, w: np.ndarray, targets: np.ndarray) -> tuple[np.nda
         return ((w * p).sum(0) - own * p[targets]) / n, n
 
 
-def rmia(logits: np.ndarray, keep: np.ndarray, y: np.ndarray, target_ids=None, shadow_ids=None, a: float = 0.3,
-         gamma: float = 2.0, online: bool = False, population_ids=None, n_population: int | None = None,
-         seed: int = 0) -> np.ndarray:
+def rmia(
+    logits: np.ndarray,
+    keep: np.ndarray,
+    y: np.ndarray,
+    target_ids=None,
+    shadow_ids=None,
+    a: float = 0.3,
+    gamma: float = 2.0,
+    online: bool = False,
+    population_ids=None,
+    n_population: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """RMIA scores of target models.
 
     Args:
@@ -71,8 +81,10 @@ def rmia(logits: np.ndarray, keep: np.ndarray, y: np.ndarray, target_ids=None, s
         need.append(("IN", n_in))
     for name, count in need:
         if count.min() < 1:
-            raise ValueError(f"RMIA {'online' if online else 'offline'} needs at least 1 {name} shadow model per "
-                             f"example after leaving the target out; some example has none (use more shadow models).")
+            raise ValueError(
+                f"RMIA {'online' if online else 'offline'} needs at least 1 {name} shadow model per "
+                f"example after leaving the target out; some example has none (use more shadow models)."
+            )
     prior = 0.5 * (mean_in + mean_out) if online else 0.5 * ((1 + a) * mean_out + (1 - a))
     ratio = p[targets] / np.maximum(prior, 1e-300)
     rng = np.random.default_rng(seed)
@@ -89,8 +101,16 @@ def rmia(logits: np.ndarray, keep: np.ndarray, y: np.ndarray, target_ids=None, s
     return out
 
 
-def tune_offline_a(logits: np.ndarray, keep: np.ndarray, y: np.ndarray, reference_id: int, shadow_ids=None,
-                   grid=tuple(np.round(np.linspace(0, 1, 11), 2)), gamma: float = 2.0, **kw) -> tuple[float, dict]:
+def tune_offline_a(
+    logits: np.ndarray,
+    keep: np.ndarray,
+    y: np.ndarray,
+    reference_id: int,
+    shadow_ids=None,
+    grid=tuple(np.round(np.linspace(0, 1, 11), 2)),
+    gamma: float = 2.0,
+    **kw,
+) -> tuple[float, dict]:
     """Choose the offline ``a`` by attacking one reference model with the others (Privacy Meter's grid search).
 
     Args:

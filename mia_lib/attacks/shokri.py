@@ -43,9 +43,19 @@ def features(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     return torch.cat([true, rest], dim=-1).numpy()
 
 
-def shokri(logits: np.ndarray, keep: np.ndarray, y: np.ndarray, target_ids=None, shadow_ids=None,
-           per_class: bool = False, hidden: int = 64, n_train: int = 20_000, n_folds: int = 2, max_iter: int = 200,
-           seed: int = 0) -> np.ndarray:
+def shokri(
+    logits: np.ndarray,
+    keep: np.ndarray,
+    y: np.ndarray,
+    target_ids=None,
+    shadow_ids=None,
+    per_class: bool = False,
+    hidden: int = 64,
+    n_train: int = 20_000,
+    n_folds: int = 2,
+    max_iter: int = 200,
+    seed: int = 0,
+) -> np.ndarray:
     """Scores of Shokri et al.'s trained attack model.
 
     Args:
@@ -77,8 +87,10 @@ def shokri(logits: np.ndarray, keep: np.ndarray, y: np.ndarray, target_ids=None,
         fold = targets[fold_of == f]
         train_models = np.setdiff1d(shadows, fold)
         if train_models.size == 0:
-            raise ValueError("Shokri's attack needs shadow models outside each fold of targets; pass more shadow "
-                             "models or fewer targets (e.g. target the second half of the pool).")
+            raise ValueError(
+                "Shokri's attack needs shadow models outside each fold of targets; pass more shadow "
+                "models or fewer targets (e.g. target the second half of the pool)."
+            )
         for c in classes:
             cols = np.arange(n) if c is None else np.flatnonzero(y == c)
             budget = n_train if c is None else max(2, n_train // len(classes))
@@ -95,10 +107,13 @@ def _fit(x: np.ndarray, m: np.ndarray, budget: int, hidden: int, max_iter: int, 
     if ins.size == 0 or outs.size == 0:
         raise ValueError("Shokri's attack needs both IN and OUT shadow rows to train an attack model.")
     half = max(1, budget // 2)
-    rows = np.concatenate([rng.choice(ins, min(half, ins.size), replace=False),
-                           rng.choice(outs, min(half, outs.size), replace=False)])
-    net = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=max_iter,
-                                                        random_state=int(rng.integers(2**31))))
+    rows = np.concatenate(
+        [rng.choice(ins, min(half, ins.size), replace=False), rng.choice(outs, min(half, outs.size), replace=False)]
+    )
+    net = make_pipeline(
+        StandardScaler(),
+        MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=max_iter, random_state=int(rng.integers(2**31))),
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         net.fit(x[rows], m[rows])

@@ -72,6 +72,7 @@ _PROXY_TAG = 0x70726F78  # "prox": keeps the proxies' random streams apart from 
 # Linear models on Gaussian naive-Bayes data
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def pooled_variance(A, y, n_classes: int) -> np.ndarray:
     """Within-class variance of each feature, pooled over classes (ddof = 0).
 
@@ -106,7 +107,7 @@ def gaussian_linear_model(X, y, n_classes: int, var=None) -> tuple[np.ndarray, n
     mu = np.stack([X[y == c].mean(0) for c in range(n_classes)])
     var = pooled_variance(X, y, n_classes) if var is None else np.asarray(var, dtype=np.float64)
     W = mu / var
-    b = -0.5 * (mu ** 2 / var).sum(1) + np.log(counts / counts.sum())
+    b = -0.5 * (mu**2 / var).sum(1) + np.log(counts / counts.sum())
     return W, b, var
 
 
@@ -137,7 +138,7 @@ def linear_attack_terms(A, w_target, w_proxy, var) -> tuple[np.ndarray, np.ndarr
     """
     A, wt, wp = (np.asarray(v, dtype=np.float64) for v in (A, w_target, w_proxy))
     var = np.asarray(var, dtype=np.float64)
-    return (A * (wt - wp)).sum(-1), 0.5 * (var * (wt ** 2 - wp ** 2)).sum(-1)
+    return (A * (wt - wp)).sum(-1), 0.5 * (var * (wt**2 - wp**2)).sum(-1)
 
 
 def linear_attack(X, y, W_target, W_proxy, var) -> np.ndarray:
@@ -155,8 +156,9 @@ def linear_attack(X, y, W_target, W_proxy, var) -> np.ndarray:
     return lin - quad
 
 
-def gaussian_membership_demo(d: int = 50, n_classes: int = 10, n_per_class: int = 20, n_aux: int = 20000,
-                             spread: float = 0.5, seed: int = 0) -> dict:
+def gaussian_membership_demo(
+    d: int = 50, n_classes: int = 10, n_per_class: int = 20, n_aux: int = 20000, spread: float = 0.5, seed: int = 0
+) -> dict:
     """The linear attack on synthetic Gaussian naive-Bayes data, next to the closed-form Bayes-optimal test.
 
     The population is x | y ~ N(μ*_y, diag σ²) with random μ*, σ. The target is the Bayes-optimal linear model
@@ -182,18 +184,26 @@ def gaussian_membership_demo(d: int = 50, n_classes: int = 10, n_per_class: int 
     xs, ys = sample(n_per_class * n_classes)
     xo, yo = sample(n_per_class * n_classes)
     xa, ya = sample(n_aux)
-    W_t, _, _ = gaussian_linear_model(xs, ys, n_classes, var=sd ** 2)
+    W_t, _, _ = gaussian_linear_model(xs, ys, n_classes, var=sd**2)
     W_p, _, var = gaussian_linear_model(xa, ya, n_classes)
     X, y = np.concatenate([xs, xo]), np.concatenate([ys, yo])
     mu_train = np.stack([xs[ys == c].mean(0) for c in range(n_classes)])
-    return {"X": X, "y": y, "is_member": np.r_[np.ones(ys.size, bool), np.zeros(yo.size, bool)],
-            "closed_form": bayes_membership_llr(X, y, mu_train, mu, sd ** 2),
-            "scores": linear_attack(X, y, W_t, W_p, var), "W_target": W_t, "W_proxy": W_p, "var": var}
+    return {
+        "X": X,
+        "y": y,
+        "is_member": np.r_[np.ones(ys.size, bool), np.zeros(yo.size, bool)],
+        "closed_form": bayes_membership_llr(X, y, mu_train, mu, sd**2),
+        "scores": linear_attack(X, y, W_t, W_p, var),
+        "W_target": W_t,
+        "W_proxy": W_p,
+        "var": var,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Slicing deep models: f = g ∘ h
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def layer_names(model: nn.Module) -> list[str]:
     """Names of the slices :func:`split` supports for ``model``: ``input`` and one per hidden block.
@@ -250,10 +260,10 @@ def local_linear(g: nn.Module, A: torch.Tensor, y: torch.Tensor, batch_size: int
     """
     ws, offs = [], []
     for i in range(0, A.shape[0], batch_size):
-        a = A[i:i + batch_size].detach().clone().requires_grad_(True)
+        a = A[i : i + batch_size].detach().clone().requires_grad_(True)
         z = g(a)
         zc = z - z.mean(1, keepdim=True)
-        s = zc.gather(1, y[i:i + batch_size, None]).squeeze(1)
+        s = zc.gather(1, y[i : i + batch_size, None]).squeeze(1)
         (w,) = torch.autograd.grad(s.sum(), a)
         w = w.flatten(1)
         ws.append(w.double())
@@ -264,6 +274,7 @@ def local_linear(g: nn.Module, A: torch.Tensor, y: torch.Tensor, batch_size: int
 # ---------------------------------------------------------------------------------------------------------------
 # Proxies that share the target's h
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def aux_halves(n: int, seed: int) -> np.ndarray:
     """The attacker's split of its auxiliary data into halves A (True) and B (False), exactly half each.
@@ -286,8 +297,9 @@ def _fresh_g(pool, layer: int, seed: int) -> nn.Module:
     return split(fresh, layer)[1]
 
 
-def _train_heads(pool, feats: list[torch.Tensor], layer: int, heads: list[tuple[int, int, int]],
-                 half_a: np.ndarray, dev) -> list[nn.Module]:
+def _train_heads(
+    pool, feats: list[torch.Tensor], layer: int, heads: list[tuple[int, int, int]], half_a: np.ndarray, dev
+) -> list[nn.Module]:
     """Train one fresh g per (feature set index, half, seed) on that half, all at once with the pool trainer.
 
     The K feature sets are stacked into one tensor [K·N, ...]; each head's batches index its own block.
@@ -300,24 +312,25 @@ def _train_heads(pool, feats: list[torch.Tensor], layer: int, heads: list[tuple[
     offsets = torch.tensor([f * n for f, _, _ in heads], dtype=torch.int64)[None, None, :, None]
     modules = [_fresh_g(pool, layer, s) for s in seeds]
     X_all = torch.cat(feats)
-    params, buffers = train.train_vmapped(modules, X_all, y.repeat(len(feats)), schedule + offsets,
-                                          recipe(pool.cfg), dev, progress=False)
+    params, buffers = train.train_vmapped(
+        modules, X_all, y.repeat(len(feats)), schedule + offsets, recipe(pool.cfg), dev, progress=False
+    )
     out = []
     for j, m in enumerate(modules):
         m = copy.deepcopy(m)
-        m.load_state_dict({**{k: v[j].cpu() for k, v in params.items()},
-                           **{k: v[j].cpu() for k, v in buffers.items()}})
+        m.load_state_dict({**{k: v[j].cpu() for k, v in params.items()}, **{k: v[j].cpu() for k, v in buffers.items()}})
         out.append(m.eval())
     return out
 
 
 @torch.no_grad()
 def _features(h: nn.Module, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    return torch.cat([h(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+    return torch.cat([h(X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)])
 
 
-def stolen_memories_features(pool, model_ids, layers=None, seed: int | None = None, n_proxies: int = 1,
-                             chunk: int = 32) -> np.ndarray:
+def stolen_memories_features(
+    pool, model_ids, layers=None, seed: int | None = None, n_proxies: int = 1, chunk: int = 32
+) -> np.ndarray:
     """Per-layer terms of the linear attack applied to each model's local linear approximations.
 
     For every model m in ``model_ids``, slice ``layer`` and example n: a = h_m(x_n); ŵ, ô = local linear weights
@@ -349,20 +362,24 @@ def stolen_memories_features(pool, model_ids, layers=None, seed: int | None = No
                 out[i, :, li] = _slice_terms(pool, pool.model(int(m)), layer, pool.dataset.X, proxies, half_a)
             continue
         for start in range(0, ids.size, chunk):
-            part = ids[start:start + chunk]
+            part = ids[start : start + chunk]
             nets = [pool.model(int(m)) for m in part]
             feats = [_features(split(t, layer)[0], pool.dataset.X) for t in nets]
             proxies = _slice_proxies(pool, feats, part, layer, half_a, seed, n_proxies)
             r2 = 2 * n_proxies
             for i, t in enumerate(nets):
-                out[start + i, :, li] = _slice_terms(pool, t, layer, feats[i], proxies[r2 * i: r2 * (i + 1)], half_a)
+                out[start + i, :, li] = _slice_terms(pool, t, layer, feats[i], proxies[r2 * i : r2 * (i + 1)], half_a)
     return out
 
 
 def _slice_proxies(pool, feats, owners, layer, half_a, seed, r):
     """r proxies per auxiliary half for each feature set: [owner0: A×r, B×r, owner1: ...]."""
-    heads = [(i, half, _proxy_seed(seed, int(m), layer, half * r + j))
-             for i, m in enumerate(owners) for half in (0, 1) for j in range(r)]
+    heads = [
+        (i, half, _proxy_seed(seed, int(m), layer, half * r + j))
+        for i, m in enumerate(owners)
+        for half in (0, 1)
+        for j in range(r)
+    ]
     return _train_heads(pool, feats, layer, heads, half_a, train.device(pool.cfg.device))
 
 
@@ -414,8 +431,7 @@ def meta_scores(meta, features: np.ndarray) -> np.ndarray:
     return meta.decision_function(features.reshape(m * n, -1)).reshape(m, n)
 
 
-def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | None = None,
-                    n_proxies: int = 1) -> dict:
+def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | None = None, n_proxies: int = 1) -> dict:
     """The full white-box attack: per-layer linear attacks on local linear approximations + a meta model.
 
     Args:
@@ -438,7 +454,7 @@ def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | Non
     if practice.size < 2:
         raise ValueError("Stolen Memories needs at least 2 practice models (one to fit, one to calibrate on)")
     feats = stolen_memories_features(pool, np.concatenate([practice, targets]), layers, seed, n_proxies)
-    f_p, f_t = feats[: practice.size], feats[practice.size:]
+    f_p, f_t = feats[: practice.size], feats[practice.size :]
     keep_p = pool.keep[practice]
     meta = fit_meta(f_p, keep_p)
     folds = np.arange(practice.size) % 2 == 0
@@ -447,8 +463,15 @@ def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | Non
         cross[fold] = meta_scores(fit_meta(f_p[~fold], keep_p[~fold]), f_p[fold])
     names = layer_names(pool.model(int(targets[0])))
     used = list(range(len(names))) if layers is None else [int(v) for v in layers]
-    return {"scores": meta_scores(meta, f_t), "practice_scores": cross, "layer_scores": layer_scores(f_t),
-            "features": f_t, "practice_features": f_p, "meta": meta, "layer_names": [names[i] for i in used]}
+    return {
+        "scores": meta_scores(meta, f_t),
+        "practice_scores": cross,
+        "layer_scores": layer_scores(f_t),
+        "features": f_t,
+        "practice_features": f_p,
+        "meta": meta,
+        "layer_names": [names[i] for i in used],
+    }
 
 
 def fewest_shadows(keep, shadow_ids, least: int = 2) -> int | None:

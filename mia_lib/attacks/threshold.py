@@ -52,8 +52,10 @@ def class_thresholds(stat: np.ndarray, keep: np.ndarray, y: np.ndarray, n_classe
         v, m = stat[:, cols].ravel(), keep[:, cols].ravel()
         n_in, n_out = m.sum(), (~m).sum()
         if n_in == 0 or n_out == 0:
-            raise ValueError(f"class {c} has {n_in} IN and {n_out} OUT shadow observations; class-conditional "
-                             f"thresholds need both (use more shadow models).")
+            raise ValueError(
+                f"class {c} has {n_in} IN and {n_out} OUT shadow observations; class-conditional "
+                f"thresholds need both (use more shadow models)."
+            )
         order = np.argsort(v, kind="stable")
         v, m = v[order], m[order]
         last = np.r_[v[1:] != v[:-1], True]  # last position of each distinct value: the candidate cuts
@@ -64,8 +66,9 @@ def class_thresholds(stat: np.ndarray, keep: np.ndarray, y: np.ndarray, n_classe
     return tau
 
 
-def entropy_attack(logits: np.ndarray, keep: np.ndarray, y: np.ndarray, target_ids=None, shadow_ids=None,
-                   modified: bool = True) -> np.ndarray:
+def entropy_attack(
+    logits: np.ndarray, keep: np.ndarray, y: np.ndarray, target_ids=None, shadow_ids=None, modified: bool = True
+) -> np.ndarray:
     """Song & Mittal's (modified-)entropy attack with class-conditional thresholds learned from shadow models.
 
     For each target t, thresholds τ_c come from :func:`class_thresholds` on the shadow models other than t; the

@@ -41,32 +41,68 @@ def _lira(variant):
     return lambda p, t, s, **kw: lira.lira_scores(p.phi, p.keep, t, s, variants=[variant], **kw)[variant]
 
 
-_LIRA_LABELS = {"online": "LiRA online", "online_fixed": "LiRA online, fixed var.", "offline": "LiRA offline",
-                "offline_fixed": "LiRA offline, fixed var.", "offline_two_sided": "LiRA offline, two-sided",
-                "offline_two_sided_fixed": "LiRA offline, two-sided, fixed var."}
+_LIRA_LABELS = {
+    "online": "LiRA online",
+    "online_fixed": "LiRA online, fixed var.",
+    "offline": "LiRA offline",
+    "offline_fixed": "LiRA offline, fixed var.",
+    "offline_two_sided": "LiRA offline, two-sided",
+    "offline_two_sided_fixed": "LiRA offline, two-sided, fixed var.",
+}
 
 ATTACKS: dict[str, Attack] = {
     "loss": Attack("Yeom et al. (loss)", 0, 0, False, lambda p, t, s, **kw: threshold.loss_attack(p.loss, t, **kw)),
-    "entropy": Attack("Song & Mittal (entropy)", 1, 1, False,
-                      lambda p, t, s, **kw: threshold.entropy_attack(p.logits, p.keep, p.y, t, s, False, **kw)),
-    "mentr": Attack("Song & Mittal (modified entropy)", 1, 1, False,
-                    lambda p, t, s, **kw: threshold.entropy_attack(p.logits, p.keep, p.y, t, s, True, **kw)),
-    "shokri": Attack("Shokri et al.", 1, 1, False,
-                     lambda p, t, s, **kw: shokri.shokri(p.logits, p.keep, p.y, t, s, **kw)),
-    "shokri_per_class": Attack("Shokri et al. (per class)", 1, 1, False,
-                               lambda p, t, s, **kw: shokri.shokri(p.logits, p.keep, p.y, t, s, per_class=True, **kw)),
-    "calibrated": Attack("Sablayrolles et al. (calibrated loss)", 1, 1, False,
-                         lambda p, t, s, **kw: calibrated.calibrated_loss(p.loss, p.keep, t, s, "both", **kw)),
-    "calibrated_out": Attack("Watson et al. (OUT-calibrated loss)", 0, 1, False,
-                             lambda p, t, s, **kw: calibrated.calibrated_loss(p.loss, p.keep, t, s, "out", **kw)),
-    **{f"lira_{v}": Attack(_LIRA_LABELS[v], 2 if v.startswith("online") else 0, 2, False, _lira(v))
-       for v in lira.VARIANTS},
-    "rmia": Attack("RMIA offline", 0, 1, False,
-                   lambda p, t, s, **kw: rmia.rmia(p.logits, p.keep, p.y, t, s, online=False, **kw)),
-    "rmia_online": Attack("RMIA online", 1, 1, False,
-                          lambda p, t, s, **kw: rmia.rmia(p.logits, p.keep, p.y, t, s, online=True, **kw)),
-    "gradnorm": Attack("gradient norm (white-box)", 0, 0, True,
-                       lambda p, t, s, **kw: gradnorm.gradient_norm(p, t, **kw)),
+    "entropy": Attack(
+        "Song & Mittal (entropy)",
+        1,
+        1,
+        False,
+        lambda p, t, s, **kw: threshold.entropy_attack(p.logits, p.keep, p.y, t, s, False, **kw),
+    ),
+    "mentr": Attack(
+        "Song & Mittal (modified entropy)",
+        1,
+        1,
+        False,
+        lambda p, t, s, **kw: threshold.entropy_attack(p.logits, p.keep, p.y, t, s, True, **kw),
+    ),
+    "shokri": Attack(
+        "Shokri et al.", 1, 1, False, lambda p, t, s, **kw: shokri.shokri(p.logits, p.keep, p.y, t, s, **kw)
+    ),
+    "shokri_per_class": Attack(
+        "Shokri et al. (per class)",
+        1,
+        1,
+        False,
+        lambda p, t, s, **kw: shokri.shokri(p.logits, p.keep, p.y, t, s, per_class=True, **kw),
+    ),
+    "calibrated": Attack(
+        "Sablayrolles et al. (calibrated loss)",
+        1,
+        1,
+        False,
+        lambda p, t, s, **kw: calibrated.calibrated_loss(p.loss, p.keep, t, s, "both", **kw),
+    ),
+    "calibrated_out": Attack(
+        "Watson et al. (OUT-calibrated loss)",
+        0,
+        1,
+        False,
+        lambda p, t, s, **kw: calibrated.calibrated_loss(p.loss, p.keep, t, s, "out", **kw),
+    ),
+    **{
+        f"lira_{v}": Attack(_LIRA_LABELS[v], 2 if v.startswith("online") else 0, 2, False, _lira(v))
+        for v in lira.VARIANTS
+    },
+    "rmia": Attack(
+        "RMIA offline", 0, 1, False, lambda p, t, s, **kw: rmia.rmia(p.logits, p.keep, p.y, t, s, online=False, **kw)
+    ),
+    "rmia_online": Attack(
+        "RMIA online", 1, 1, False, lambda p, t, s, **kw: rmia.rmia(p.logits, p.keep, p.y, t, s, online=True, **kw)
+    ),
+    "gradnorm": Attack(
+        "gradient norm (white-box)", 0, 0, True, lambda p, t, s, **kw: gradnorm.gradient_norm(p, t, **kw)
+    ),
 }
 
 #: The seed's five attacks, LiRA's offline variant and RMIA: the black-box columns of Tables II/III.
@@ -118,10 +154,13 @@ def check(pool, attacks, target_ids=None, shadow_ids=None, groups=None) -> None:
                 f"attack {a!r} needs at least {spec.needs_in} IN and {spec.needs_out} OUT shadow models per example "
                 f"after leaving the target out, but this pool and these targets give only {n_in} IN and {n_out} OUT; "
                 f"train a pool with more shadow models (n_shadow >= {2 * max(spec.needs_in, spec.needs_out) + 2}) or "
-                f"pass other shadow_ids.")
+                f"pass other shadow_ids."
+            )
         if spec.white_box and pool.params is None:
-            raise ValueError(f"attack {a!r} is white-box and needs the models' parameters; train the pool with "
-                             f"Experiment(..., save_params=True).")
+            raise ValueError(
+                f"attack {a!r} is white-box and needs the models' parameters; train the pool with "
+                f"Experiment(..., save_params=True)."
+            )
     for name, sel in _groups(groups, pool).items():
         _columns(sel, n, name)
 
@@ -157,8 +196,16 @@ def attack_scores(pool, attacks=DEFAULT_ATTACKS, target_ids=None, shadow_ids=Non
     return {a: out[a] for a in attacks}
 
 
-def evaluate(scores: dict, is_member: np.ndarray, groups: dict | None = None, n_boot: int = 200, seed: int = 0,
-             levels=metrics.FPR_LEVELS, alpha: float = 0.05, labels: dict | None = None) -> pd.DataFrame:
+def evaluate(
+    scores: dict,
+    is_member: np.ndarray,
+    groups: dict | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    levels=metrics.FPR_LEVELS,
+    alpha: float = 0.05,
+    labels: dict | None = None,
+) -> pd.DataFrame:
     """Tidy table of AUROC and TPR at each FPR level, with bootstrap CIs, per (attack, group).
 
     Args:
@@ -183,18 +230,25 @@ def evaluate(scores: dict, is_member: np.ndarray, groups: dict | None = None, n_
         cols = _columns(sel, n, name)
         mb = m[:, cols]
         for attack, s in scores.items():
-            row = {"attack": attack, "label": (labels or {}).get(attack, ATTACKS[attack].label if attack in ATTACKS
-                                                                   else attack),
-                   "group": name, "n_examples": int(cols.size), "n_members": int(mb.sum()),
-                   "n_nonmembers": int((~mb).sum())}
+            row = {
+                "attack": attack,
+                "label": (labels or {}).get(attack, ATTACKS[attack].label if attack in ATTACKS else attack),
+                "group": name,
+                "n_examples": int(cols.size),
+                "n_members": int(mb.sum()),
+                "n_nonmembers": int((~mb).sum()),
+            }
             sb = np.atleast_2d(np.asarray(s, dtype=np.float64))[:, cols]
             if mb.all() or not mb.any():
                 row.update({k: np.nan for k in measures})
                 row.update({f"{k}_{e}": np.nan for k in measures for e in ("lo", "hi")})
             else:
                 point = metrics.summary(sb, mb, levels)
-                ci = (metrics.bootstrap_ci(sb, mb, n_boot=n_boot, alpha=alpha, seed=seed, levels=levels) if n_boot
-                      else {k: metrics.NAN_INTERVAL for k in measures})
+                ci = (
+                    metrics.bootstrap_ci(sb, mb, n_boot=n_boot, alpha=alpha, seed=seed, levels=levels)
+                    if n_boot
+                    else {k: metrics.NAN_INTERVAL for k in measures}
+                )
                 for k in measures:
                     row[k] = point[k]
                     row[f"{k}_lo"], row[f"{k}_hi"] = ci[k].lo, ci[k].hi
@@ -204,8 +258,17 @@ def evaluate(scores: dict, is_member: np.ndarray, groups: dict | None = None, n_
     return pd.DataFrame(rows, columns=ordered)
 
 
-def run(pool, attacks=DEFAULT_ATTACKS, target_ids=None, shadow_ids=None, groups=None, n_boot: int = 200,
-        seed: int = 0, options=None, levels=metrics.FPR_LEVELS) -> pd.DataFrame:
+def run(
+    pool,
+    attacks=DEFAULT_ATTACKS,
+    target_ids=None,
+    shadow_ids=None,
+    groups=None,
+    n_boot: int = 200,
+    seed: int = 0,
+    options=None,
+    levels=metrics.FPR_LEVELS,
+) -> pd.DataFrame:
     """Run attacks on a pool and tabulate them: :func:`attack_scores` then :func:`evaluate`.
 
     Args:
@@ -244,8 +307,11 @@ def by_setting(table: pd.DataFrame, settings: dict) -> pd.DataFrame:
         under = table[table["group"] == group]
         if under.empty:
             raise ValueError(f"setting {name!r}: the table has no group {group!r}")
-        parts.append(pd.concat([table[table["group"] == "All"], under.assign(group="Under-represented")])
-                     .assign(setting=name, selection=group))
+        parts.append(
+            pd.concat([table[table["group"] == "All"], under.assign(group="Under-represented")]).assign(
+                setting=name, selection=group
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -328,12 +394,17 @@ def claims(cells_: pd.DataFrame, strongest: str = "lira_online") -> dict:
     r = cells_[cells_["selection"] == "random"].set_index(idx)
     s = cells_[cells_["selection"] == "singletons"].set_index(idx)
     r, s = r.align(s, join="inner", axis=0)
-    pairs = pd.DataFrame({"auroc": s["auroc_under_lo"] > r["auroc_under_hi"],
-                          "tpr": s["tpr_under_lo"] > r["tpr_under_hi"]})
+    pairs = pd.DataFrame(
+        {"auroc": s["auroc_under_lo"] > r["auroc_under_hi"], "tpr": s["tpr_under_lo"] > r["tpr_under_hi"]}
+    )
     scored = cells_.dropna(subset=["auroc_under"])
     best = scored.loc[scored.groupby("setting", sort=False)["auroc_under"].idxmax()].set_index("setting")["attack"]
-    return {"under_beats_all": under, "singletons_beat_random": pairs, "best_attack": best,
-            "strongest_is_best": best == strongest}
+    return {
+        "under_beats_all": under,
+        "singletons_beat_random": pairs,
+        "best_attack": best,
+        "strongest_is_best": best == strongest,
+    }
 
 
 def _groups(groups, pool) -> dict:

@@ -144,7 +144,8 @@ async () => {
     math: maths.length,
     math_typeset: maths.filter((m) => m.querySelector("mjx-container")).length,
     mathjax_containers: document.querySelectorAll("mjx-container").length,
-    math_errors: Array.from(document.querySelectorAll("mjx-merror")).map((e) => (e.getAttribute("data-mjx-error") || e.textContent).slice(0, 80)),
+    math_errors: Array.from(document.querySelectorAll("mjx-merror"))
+      .map((e) => (e.getAttribute("data-mjx-error") || e.textContent).slice(0, 80)),
     raw_math: raw.slice(0, 10),
     glue: glue.length,
     empty_glue: glue.filter((g) => !(g.textContent || "").trim()).length,
@@ -165,7 +166,11 @@ def book_pages(html_dir: str | os.PathLike, root: str | os.PathLike | None = Non
     pages = []
     for page in sorted(html_dir.rglob("*.html")):
         rel = page.relative_to(html_dir).as_posix()
-        if rel.startswith(("_static/", "_sources/", "_downloads/")) or rel in {"genindex.html", "search.html", "index.html"}:
+        if rel.startswith(("_static/", "_sources/", "_downloads/")) or rel in {
+            "genindex.html",
+            "search.html",
+            "index.html",
+        }:
             continue
         pages.append((rel.removesuffix(".html"), page))
     return pages
@@ -202,7 +207,9 @@ def check_pages(
 
     chromium = chromium or find_chromium()
     if chromium is None:
-        raise RuntimeError("no Chromium found: install Debian's chromium (apt-get install chromium) or set MIA_CHROMIUM")
+        raise RuntimeError(
+            "no Chromium found: install Debian's chromium (apt-get install chromium) or set MIA_CHROMIUM"
+        )
     html_dir = Path(html_dir).resolve()
     shots = Path(screenshots).resolve() if screenshots is not None else None
     if shots is not None:
@@ -244,8 +251,9 @@ def check_pages(
     return reports
 
 
-def _check_one(context: Any, rep: PageReport, file: Path, html_dir: Path, shots: Path | None, taken: list[str],
-               timeout_s: float) -> None:
+def _check_one(
+    context: Any, rep: PageReport, file: Path, html_dir: Path, shots: Path | None, taken: list[str], timeout_s: float
+) -> None:
     t0 = time.perf_counter()
     page = context.new_page()
     page.set_default_timeout(timeout_s * 1000)
@@ -351,8 +359,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--root", help="book root with _toc.yml (default: two levels above HTML_DIR)")
     p.add_argument("--screenshots", help="folder for the PNGs (default: ROOT/_build/screenshots)")
     p.add_argument("--json", dest="json_path", help="also write the per-page report to this JSON file")
-    p.add_argument("--netns", choices=["auto", "off"], default="auto",
-                   help="auto: re-run inside `unshare -n` when that works (default); off: only block requests")
+    p.add_argument(
+        "--netns",
+        choices=["auto", "off"],
+        default="auto",
+        help="auto: re-run inside `unshare -n` when that works (default); off: only block requests",
+    )
     p.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     return p
 
@@ -368,8 +380,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     chromium = find_chromium()
     if chromium is None:
-        print("error: no Chromium found; install Debian's chromium (apt-get install -y chromium) or set MIA_CHROMIUM",
-              file=sys.stderr)
+        print(
+            "error: no Chromium found; install Debian's chromium (apt-get install -y chromium) or set MIA_CHROMIUM",
+            file=sys.stderr,
+        )
         return 2
     if args.netns == "auto" and not args.in_netns:
         prefix = netns_prefix()
@@ -383,17 +397,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports = check_pages(pages, html_dir, shots, chromium=chromium)
     network = "none (network namespace without interfaces)" if args.in_netns else "blocked in the browser"
     width = max((len(r.page) for r in reports), default=4)
-    print(f"checked {len(reports)} page(s) of {html_dir} in {time.perf_counter() - t0:.1f} s with {chromium}; "
-          f"network: {network}")
+    print(
+        f"checked {len(reports)} page(s) of {html_dir} in {time.perf_counter() - t0:.1f} s with {chromium}; "
+        f"network: {network}"
+    )
     for r in reports:
         status = "ok  " if r.ok else "FAIL"
-        print(f"{status} {r.page:<{width}}  figures {r.figures:2d}  math {r.math_typeset:3d}/{r.math:<3d}  "
-              f"glue {r.glue - r.empty_glue:3d}/{r.glue:<3d}  {r.seconds:5.1f} s  {r.screenshot or ''}")
+        print(
+            f"{status} {r.page:<{width}}  figures {r.figures:2d}  math {r.math_typeset:3d}/{r.math:<3d}  "
+            f"glue {r.glue - r.empty_glue:3d}/{r.glue:<3d}  {r.seconds:5.1f} s  {r.screenshot or ''}"
+        )
         for problem in r.problems:
             print(f"     - {problem}")
     if args.json_path:
-        payload = {"html_dir": str(html_dir), "chromium": chromium, "netns": bool(args.in_netns),
-                   "pages": [dict(asdict(r), ok=r.ok) for r in reports]}
+        payload = {
+            "html_dir": str(html_dir),
+            "chromium": chromium,
+            "netns": bool(args.in_netns),
+            "pages": [dict(asdict(r), ok=r.ok) for r in reports],
+        }
         Path(args.json_path).write_text(json.dumps(payload, indent=2), encoding="utf-8")
     failed = [r.page for r in reports if not r.ok]
     print(f"{len(reports) - len(failed)} passed, {len(failed)} failed")

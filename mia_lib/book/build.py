@@ -96,10 +96,12 @@ def book(
     for i, nb_path in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] running notebooks/{nb_path.name}", file=stream, flush=True)
         try:
-            result = run_notebook(
-                nb_path, root=root, parameters=parameters, quick=quick, progress_bar=progress_bar
+            result = run_notebook(nb_path, root=root, parameters=parameters, quick=quick, progress_bar=progress_bar)
+            print(
+                f"[{i}/{len(notebooks)}] {nb_path.stem:<{width}}  ok      {result.seconds:8.1f} s",
+                file=stream,
+                flush=True,
             )
-            print(f"[{i}/{len(notebooks)}] {nb_path.stem:<{width}}  ok      {result.seconds:8.1f} s", file=stream, flush=True)
         except NotebookFailed:
             failed.append(nb_path.name)
             print(f"[{i}/{len(notebooks)}] {nb_path.stem:<{width}}  FAILED", file=stream, flush=True)

@@ -4,7 +4,8 @@ run``), with its run recorded in ``metadata["mia_lib"]`` and the "Re-run this pa
 Pattern (DESIGN.md, "Notebooks")::
 
     notebooks/NN_topic.py --jupytext.read--> papermill (kernel python3, cwd=ROOT, parameters)
-        --> ROOT/_build/executed/.NN_topic.<random>.ipynb  --os.replace on success-->  ROOT/_build/executed/NN_topic.ipynb
+        --> ROOT/_build/executed/.NN_topic.<random>.ipynb  --os.replace on success-->
+        ROOT/_build/executed/NN_topic.ipynb
 
 **Stale outputs.**  A run that does not succeed (a cell raises, the kernel dies, Ctrl-C, ...) deletes its temp file
 *and* any existing ``_build/executed/<stem>.ipynb`` from an earlier run.  So after a failure there is no executed
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
+from ..progress import ENV as PROGRESS_ENV
 from .errors import NotebookFailed, RunnerError
 from .hardware import _hardware
 from .layout import display_path, executed_path, publish
@@ -57,10 +59,11 @@ def _kernel_environment() -> Iterator[None]:
 
     * ``MPLBACKEND`` = inline even if the caller exported another backend (e.g. Agg in CI): ipykernel only
       selects inline when MPLBACKEND is unset, and with Agg no figure reaches the book.
-    * ``TQDM_DISABLE=1``: the library's progress bars would land in the page as stderr text (papermill shows
-      per-cell progress instead); interactive use keeps them.
+    * ``MIA_PROGRESS=0`` (:data:`mia_lib.progress.ENV`, the library's one progress switch) and ``TQDM_DISABLE=1``
+      (other libraries): progress bars would land in the page as stderr text, one block per update (papermill
+      shows per-cell progress in the terminal instead); interactive use keeps them.
     """
-    wanted = {"MPLBACKEND": _INLINE_BACKEND, "TQDM_DISABLE": "1"}
+    wanted = {"MPLBACKEND": _INLINE_BACKEND, PROGRESS_ENV: "0", "TQDM_DISABLE": "1"}
     old = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:

@@ -7,6 +7,7 @@ import os
 import platform
 from typing import Any
 
+
 def _cpu_model() -> str | None:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else ``platform.processor()`` or None."""
     try:

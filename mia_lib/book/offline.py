@@ -20,8 +20,21 @@ __all__ = ["Reference", "resource_urls", "css_urls", "external_references"]
 
 _LOCAL_SCHEMES = {"data", "blob", "about", "javascript"}
 # <link rel=...> values that make the browser fetch something (or talk to a host) by itself
-_FETCHING_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect", "dns-prefetch", "prerender",
-                  "icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "manifest"}
+_FETCHING_RELS = {
+    "stylesheet",
+    "preload",
+    "modulepreload",
+    "prefetch",
+    "preconnect",
+    "dns-prefetch",
+    "prerender",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "apple-touch-icon-precomposed",
+    "mask-icon",
+    "manifest",
+}
 _RESOURCE_ATTRS = {
     "script": ("src",),
     "img": ("src", "srcset"),
@@ -61,7 +74,9 @@ class _ResourceParser(HTMLParser):
             if tag == "input" and a.get("type", "").lower() != "image":
                 continue
             if a.get(attr):
-                urls = [u.strip().split()[0] for u in a[attr].split(",") if u.strip()] if attr == "srcset" else [a[attr]]
+                urls = (
+                    [u.strip().split()[0] for u in a[attr].split(",") if u.strip()] if attr == "srcset" else [a[attr]]
+                )
                 self.found += [(f"{tag}[{attr}]", u) for u in urls]
         if tag == "link" and a.get("href"):
             rels = set(a.get("rel", "").lower().split())

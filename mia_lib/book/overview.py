@@ -56,9 +56,9 @@ def results_overview(
     skip = set(exclude)
     chapters: list[ChapterResults] = []
     for doc in toc_documents(root):
-        if not doc.startswith(prefix) or doc[len(prefix):] in skip:
+        if not doc.startswith(prefix) or doc[len(prefix) :] in skip:
             continue
-        stem = doc[len(prefix):]
+        stem = doc[len(prefix) :]
         path = root / "results" / f"{stem}.json"
         results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
         scalars = [(k, v) for k, v in (results or {}).items() if _is_headline(k, v)]
@@ -72,8 +72,17 @@ def results_overview(
             if others:
                 mode += ", " + " ".join(f"-p {k} {quote_value(v)}" for k, v in others.items())
             wall = meta.get("wall_time_s")
-        chapters.append(ChapterResults(stem, doc, scalars[:max_per_chapter], max(0, len(scalars) - max_per_chapter),
-                                       results is not None, mode, wall))
+        chapters.append(
+            ChapterResults(
+                stem,
+                doc,
+                scalars[:max_per_chapter],
+                max(0, len(scalars) - max_per_chapter),
+                results is not None,
+                mode,
+                wall,
+            )
+        )
     return chapters
 
 

@@ -74,19 +74,27 @@ def _scale_up(meta: dict[str, Any], defaults: dict[str, Any]) -> tuple[list[str]
     lines: list[str] = []
     extra: dict[str, Any] = {}
     if params.get("quick"):
-        lines.append("**Full size**: drop `--quick` first; quick mode shrinks data, models and epochs for a smoke test.")
+        lines.append(
+            "**Full size**: drop `--quick` first; quick mode shrinks data, models and epochs for a smoke test."
+        )
     if "device" in defaults:
-        lines.append('**GPU**: `device = "auto"` uses a CUDA GPU by itself when one is visible; `-p device cuda` '
-                     "insists (and fails loudly without one).")
+        lines.append(
+            '**GPU**: `device = "auto"` uses a CUDA GPU by itself when one is visible; `-p device cuda` '
+            "insists (and fails loudly without one)."
+        )
         extra["device"] = "cuda"
     if "dataset" in defaults and "data_dir" in defaults:
-        lines.append("**Full data**: `-p dataset mnist -p data_dir /path/to/data` reads full-scale torchvision data "
-                     "that you downloaded once (`svhn`, `cifar10`, `cifar100` likewise; see the README).")
+        lines.append(
+            "**Full data**: `-p dataset mnist -p data_dir /path/to/data` reads full-scale torchvision data "
+            "that you downloaded once (`svhn`, `cifar10`, `cifar100` likewise; see the README)."
+        )
         extra.update(dataset="mnist", data_dir="/path/to/data")
     n_shadow = params.get("n_shadow", defaults.get("n_shadow"))
     if isinstance(n_shadow, int) and not isinstance(n_shadow, bool) and n_shadow > 0:
-        lines.append(f"**More shadow models**: `-p n_shadow {2 * n_shadow}` (twice this run's `n_shadow`; training "
-                     "time grows about linearly with it).")
+        lines.append(
+            f"**More shadow models**: `-p n_shadow {2 * n_shadow}` (twice this run's `n_shadow`; training "
+            "time grows about linearly with it)."
+        )
         extra["n_shadow"] = 2 * n_shadow
     return lines, extra
 
@@ -118,8 +126,11 @@ def rerun_admonition(meta: dict[str, Any], defaults: dict[str, Any], source: str
         "{glue:text}`mia_run_finished`.",
     ]
     if params.get("quick"):
-        lines += ["", "**Quick mode**: this page was built with `--quick` (tiny data, few models, few epochs). Its",
-                  "numbers only show that the code runs; they are not the chapter's results."]
+        lines += [
+            "",
+            "**Quick mode**: this page was built with `--quick` (tiny data, few models, few epochs). Its",
+            "numbers only show that the code runs; they are not the chapter's results.",
+        ]
     bullets, extra = _scale_up(meta, defaults)
     if bullets:
         lines += ["", "To scale it up:", ""] + [f"- {b}" for b in bullets]
@@ -128,13 +139,20 @@ def rerun_admonition(meta: dict[str, Any], defaults: dict[str, Any], source: str
         lines += ["", "For example:", "", "```bash", command_line(notebook, scaled, quick=False), "```"]
     knobs = [k for k in defaults if k != "quick"]
     if knobs:
-        lines += ["", "Every knob of the notebook's parameters cell can be set with `-p NAME VALUE`: "
-                  + ", ".join(f"`{k}`" for k in knobs) + "."]
+        lines += [
+            "",
+            "Every knob of the notebook's parameters cell can be set with `-p NAME VALUE`: "
+            + ", ".join(f"`{k}`" for k in knobs)
+            + ".",
+        ]
     if source:
         stem = Path(source).stem
         to_source = posixpath.relpath(source, EXECUTED_DIR.as_posix())
-        lines += ["", f"To adapt its cells, download the source {{download}}`{Path(source).name} <{to_source}>` "
-                  f"(a Jupytext percent file) or the executed notebook {{download}}`{stem}.ipynb <{stem}.ipynb>`."]
+        lines += [
+            "",
+            f"To adapt its cells, download the source {{download}}`{Path(source).name} <{to_source}>` "
+            f"(a Jupytext percent file) or the executed notebook {{download}}`{stem}.ipynb <{stem}.ipynb>`.",
+        ]
     lines.append(":::")
     return "\n".join(lines)
 
@@ -164,8 +182,9 @@ def add_run_info(nb: Any, meta: dict[str, Any], defaults: dict[str, Any], source
         )
         for key, value in values.items()
     ]
-    glue_cell = nbformat.v4.new_code_cell("\n".join(code), metadata={"tags": ["remove-cell", RUN_INFO_TAG]},
-                                          outputs=outputs)
+    glue_cell = nbformat.v4.new_code_cell(
+        "\n".join(code), metadata={"tags": ["remove-cell", RUN_INFO_TAG]}, outputs=outputs
+    )
     if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
         note.pop("id", None)
         glue_cell.pop("id", None)

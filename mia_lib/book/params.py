@@ -19,9 +19,10 @@ _PLAIN_TYPES = (str, int, float, bool, type(None), list, dict)
 
 def parse_value(text: str) -> Any:
     """Parse one ``-p`` value with ``yaml.safe_load``: ``256`` → int, ``0.1`` → float, ``true`` → bool,
-    ``null`` → None, ``[1, 2]`` → list, ``digits`` → str, and (unlike plain YAML 1.1) ``1e-3`` → float.  An empty string stays ``""``, and YAML types that are
-    not plain JSON (dates, ...) stay the original string.  Note YAML 1.1: ``yes``/``no``/``on``/``off`` are bools;
-    quote them (``-p x '"off"'``) to pass a string.  Raises :class:`RunnerError` for text that is not valid YAML.
+    ``null`` → None, ``[1, 2]`` → list, ``digits`` → str, and (unlike plain YAML 1.1) ``1e-3`` → float.
+    An empty string stays ``""``, and YAML types that are not plain JSON (dates, ...) stay the original string.
+    Note YAML 1.1: ``yes``/``no``/``on``/``off`` are bools; quote them
+    (``-p x '"off"'``) to pass a string.  Raises :class:`RunnerError` for text that is not valid YAML.
     """
     if text == "":
         return ""

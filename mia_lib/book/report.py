@@ -148,8 +148,7 @@ def load_results(name: str, root: str | os.PathLike = ".") -> dict:
         ) from None
 
 
-def ci_table(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"), digits: int = 3,
-             keep=("n_examples",)):
+def ci_table(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"), digits: int = 3, keep=("n_examples",)):
     """A display table: each measure as ``"value [low, high]"`` text from its ``<measure>_ci`` column.
 
     Args:

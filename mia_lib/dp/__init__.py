@@ -15,17 +15,46 @@ The public names of the four modules are re-exported here, so ``from mia_lib imp
 """
 
 from . import accounting, clipping, opacus_ref, pools
-from .accounting import (ACCOUNTANTS, DPSettings, check_privacy, epsilon, expected_batch_size, noise_multiplier_for,
-                         opacus_sample_rate, rdp_epsilon_floor, settings)
+from .accounting import (
+    ACCOUNTANTS,
+    DPSettings,
+    check_privacy,
+    epsilon,
+    expected_batch_size,
+    noise_multiplier_for,
+    opacus_sample_rate,
+    rdp_epsilon_floor,
+    settings,
+)
 from .clipping import METHODS, PerSampleClipper, clipped_grad_sum, noise_seed, poisson_batches, train_dp_vmapped
 from .opacus_ref import opacus_twin, opacus_twin_check, train_opacus
 from .pools import TRAINER_VERSION, dp_pool_key, dp_settings_for, load_or_train_dp_pool
 
 __all__ = [
-    "accounting", "clipping", "opacus_ref", "pools",
-    "ACCOUNTANTS", "DPSettings", "check_privacy", "epsilon", "expected_batch_size", "noise_multiplier_for",
-    "opacus_sample_rate", "rdp_epsilon_floor", "settings",
-    "METHODS", "PerSampleClipper", "clipped_grad_sum", "noise_seed", "poisson_batches", "train_dp_vmapped",
-    "opacus_twin", "opacus_twin_check", "train_opacus",
-    "TRAINER_VERSION", "dp_pool_key", "dp_settings_for", "load_or_train_dp_pool",
+    "accounting",
+    "clipping",
+    "opacus_ref",
+    "pools",
+    "ACCOUNTANTS",
+    "DPSettings",
+    "check_privacy",
+    "epsilon",
+    "expected_batch_size",
+    "noise_multiplier_for",
+    "opacus_sample_rate",
+    "rdp_epsilon_floor",
+    "settings",
+    "METHODS",
+    "PerSampleClipper",
+    "clipped_grad_sum",
+    "noise_seed",
+    "poisson_batches",
+    "train_dp_vmapped",
+    "opacus_twin",
+    "opacus_twin_check",
+    "train_opacus",
+    "TRAINER_VERSION",
+    "dp_pool_key",
+    "dp_settings_for",
+    "load_or_train_dp_pool",
 ]

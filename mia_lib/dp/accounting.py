@@ -58,8 +58,9 @@ def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: floa
         return float(acc.get_epsilon(delta=delta))
 
 
-def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                         accountant: str = "rdp") -> float:
+def noise_multiplier_for(
+    target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str = "rdp"
+) -> float:
     """Smallest σ (to Opacus's tolerance 0.01 in ε) whose run has ε(δ) ≤ ``target_epsilon``.
 
     Wraps ``opacus.accountants.utils.get_noise_multiplier``; ``target_epsilon = math.inf`` gives σ = 0.
@@ -70,18 +71,29 @@ def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float
     if math.isinf(target_epsilon):
         return 0.0
     if accountant == "rdp" and target_epsilon <= rdp_epsilon_floor(delta):
-        raise ValueError(f"No noise multiplier reaches epsilon={target_epsilon} at delta={delta} under the rdp "
-                         f"accountant: even infinite noise gives epsilon {rdp_epsilon_floor(delta):.3f} with Opacus's "
-                         f"orders; raise epsilon or delta, or use accountant='prv'.")
+        raise ValueError(
+            f"No noise multiplier reaches epsilon={target_epsilon} at delta={delta} under the rdp "
+            f"accountant: even infinite noise gives epsilon {rdp_epsilon_floor(delta):.3f} with Opacus's "
+            f"orders; raise epsilon or delta, or use accountant='prv'."
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return float(get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta,
-                                              sample_rate=sample_rate, steps=int(steps), accountant=accountant))
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=target_epsilon,
+                    target_delta=delta,
+                    sample_rate=sample_rate,
+                    steps=int(steps),
+                    accountant=accountant,
+                )
+            )
         except ValueError as e:  # Opacus: "The privacy budget is too low."
-            raise ValueError(f"No noise multiplier reaches epsilon={target_epsilon} at delta={delta} with q="
-                             f"{sample_rate:.4g} and {steps} steps under the {accountant} accountant ({e}); "
-                             f"raise epsilon or delta, or use the other accountant.") from None
+            raise ValueError(
+                f"No noise multiplier reaches epsilon={target_epsilon} at delta={delta} with q="
+                f"{sample_rate:.4g} and {steps} steps under the {accountant} accountant ({e}); "
+                f"raise epsilon or delta, or use the other accountant."
+            ) from None
 
 
 def rdp_epsilon_floor(delta: float) -> float:
@@ -129,8 +141,15 @@ class DPSettings:
 
 
 @functools.lru_cache(maxsize=256)
-def settings(epsilon_target: float, delta: float, n_train: float, batch_size: int, epochs: int,
-             max_grad_norm: float = 1.0, accountant: str = "rdp") -> DPSettings:
+def settings(
+    epsilon_target: float,
+    delta: float,
+    n_train: float,
+    batch_size: int,
+    epochs: int,
+    max_grad_norm: float = 1.0,
+    accountant: str = "rdp",
+) -> DPSettings:
     """DP-SGD settings for a target ε: q from Opacus's convention, steps = epochs / q, σ from the accountant.
 
     Args:
@@ -151,5 +170,6 @@ def settings(epsilon_target: float, delta: float, n_train: float, batch_size: in
             eps[acc] = epsilon(sigma, q, steps, delta, acc)
         except (ValueError, RuntimeError):  # PRV refuses some (σ, q, steps) (Opacus issue #591)
             eps[acc] = math.nan
-    return DPSettings(float(epsilon_target), float(delta), float(max_grad_norm), sigma, q, steps, accountant,
-                      eps["rdp"], eps["prv"])
+    return DPSettings(
+        float(epsilon_target), float(delta), float(max_grad_norm), sigma, q, steps, accountant, eps["rdp"], eps["prv"]
+    )

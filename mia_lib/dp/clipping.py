@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
-from tqdm import tqdm
 
 from .. import train
+from ..progress import bar
 from .accounting import check_privacy, expected_batch_size
 
 METHODS = ("auto", "factored", "materialize")
@@ -60,15 +60,17 @@ def poisson_batches(keep: np.ndarray, seeds: list[int], sample_rate: float, step
         idx = np.zeros((len(chosen), b), dtype=np.int64)
         valid = np.zeros((len(chosen), b), dtype=bool)
         for k, c in enumerate(chosen):
-            idx[k, :c.size], valid[k, :c.size] = c, True
+            idx[k, : c.size], valid[k, : c.size] = c, True
         yield torch.from_numpy(idx), torch.from_numpy(valid)
 
 
 def _check_dp_compatible(module: nn.Module) -> None:
     bad = [type(m).__name__ for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if bad:
-        raise ValueError(f"DP-SGD needs per-example gradients, but the model has {bad[0]} layers, which mix the "
-                         f"examples of a batch; use a model without BatchNorm (mlp, cnn32, cnn64).")
+        raise ValueError(
+            f"DP-SGD needs per-example gradients, but the model has {bad[0]} layers, which mix the "
+            f"examples of a batch; use a model without BatchNorm (mlp, cnn32, cnn64)."
+        )
 
 
 def _factorable(module: nn.Module) -> bool:
@@ -77,8 +79,9 @@ def _factorable(module: nn.Module) -> bool:
         own = [n for n, _ in m.named_parameters(recurse=False)]
         if not own:
             continue
-        if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == "zeros"
-                                        and isinstance(m.padding, tuple)):
+        if isinstance(m, nn.Linear) or (
+            isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == "zeros" and isinstance(m.padding, tuple)
+        ):
             names |= {f"{prefix}.{n}" for n in own}
         else:
             return False
@@ -143,8 +146,9 @@ class PerSampleClipper:
 
     def _factored(self, params, buffers, x, y, valid, max_grad_norm):
         k, b = y.shape
-        probes = tuple(torch.zeros(k, b, *s, device=x.device, requires_grad=True)
-                       for s in self._out_shapes(params, buffers, x))
+        probes = tuple(
+            torch.zeros(k, b, *s, device=x.device, requires_grad=True) for s in self._out_shapes(params, buffers, x)
+        )
         params = {n: p.detach() for n, p in params.items()}
         logits, acts = vmap(self._forward, randomness="different")(probes, params, buffers, x)
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum")
@@ -186,7 +190,8 @@ class PerSampleClipper:
 
         params = {n: p.detach() for n, p in params.items()}
         per_sample = vmap(vmap(grad(one_loss), in_dims=(None, None, 0, 0)), randomness="different")(
-            params, buffers, x, y)
+            params, buffers, x, y
+        )
         norms = torch.stack([g.flatten(2).norm(2, dim=-1) for g in per_sample.values()], dim=-1).norm(2, dim=-1)
         c = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0) * valid.to(norms.dtype)
         return {n: torch.einsum("kb,kb...->k...", c, g) for n, g in per_sample.items()}, norms
@@ -196,8 +201,16 @@ class PerSampleClipper:
         return fn(params, buffers, x, y, valid, max_grad_norm)
 
 
-def clipped_grad_sum(module: nn.Module, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor,
-                     valid: torch.Tensor, max_grad_norm: float, method: str = "auto") -> tuple[dict, torch.Tensor]:
+def clipped_grad_sum(
+    module: nn.Module,
+    params: dict,
+    buffers: dict,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    valid: torch.Tensor,
+    max_grad_norm: float,
+    method: str = "auto",
+) -> tuple[dict, torch.Tensor]:
     """Σ_i c_i g_i per model, with Opacus's clipping (see :class:`PerSampleClipper`); noise not added.
 
     Args:
@@ -214,10 +227,22 @@ def noise_seed(model_seed: int) -> int:
     return int(np.random.SeedSequence([int(model_seed), 0x6E6F6973]).generate_state(1, dtype=np.uint32)[0])
 
 
-def train_dp_vmapped(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor, keep: np.ndarray,
-                     seeds: list[int], recipe: train.Recipe, max_grad_norm: float, noise_multiplier: float,
-                     sample_rate: float, steps: int, dev: torch.device | None = None, progress: bool = True,
-                     desc: str = "training DP pool", method: str = "auto") -> tuple[dict, dict]:
+def train_dp_vmapped(
+    modules: list[nn.Module],
+    X: torch.Tensor,
+    y: torch.Tensor,
+    keep: np.ndarray,
+    seeds: list[int],
+    recipe: train.Recipe,
+    max_grad_norm: float,
+    noise_multiplier: float,
+    sample_rate: float,
+    steps: int,
+    dev: torch.device | None = None,
+    progress: bool | None = None,
+    desc: str = "training DP pool",
+    method: str = "auto",
+) -> tuple[dict, dict]:
     """Train K models at once with DP-SGD (Opacus semantics; see the module docstring).
 
     Args:
@@ -240,8 +265,7 @@ def train_dp_vmapped(modules: list[nn.Module], X: torch.Tensor, y: torch.Tensor,
     sizes = [p[0].numel() for p in params.values()]
     X, y = X.to(dev), y.to(dev)
     batches = poisson_batches(keep, seeds, sample_rate, steps)
-    for idx, valid in tqdm(batches, total=steps, desc=desc, unit="step", disable=not progress, leave=False,
-                           mininterval=1.0):
+    for idx, valid in bar(batches, progress, total=steps, desc=desc, unit="step", leave=False, mininterval=1.0):
         idx, valid = idx.to(dev), valid.to(dev)
         sums, _ = clipper(params, buffers, X[idx], y[idx], valid, max_grad_norm)
         if noise_multiplier > 0:

@@ -19,11 +19,20 @@ from .accounting import check_privacy, expected_batch_size, noise_multiplier_for
 from .clipping import _check_dp_compatible, noise_seed
 
 
-def train_opacus(module: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: train.Recipe,
-                 max_grad_norm: float = 1.0, noise_multiplier: float | None = None,
-                 target_epsilon: float | None = None, delta: float = 1e-5, accountant: str = "rdp",
-                 seed: int = 0, dev: torch.device | None = None, sample_rate: float | None = None,
-                 ) -> tuple[nn.Module, dict]:
+def train_opacus(
+    module: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    recipe: train.Recipe,
+    max_grad_norm: float = 1.0,
+    noise_multiplier: float | None = None,
+    target_epsilon: float | None = None,
+    delta: float = 1e-5,
+    accountant: str = "rdp",
+    seed: int = 0,
+    dev: torch.device | None = None,
+    sample_rate: float | None = None,
+) -> tuple[nn.Module, dict]:
     """Train one model with Opacus DP-SGD: ``PrivacyEngine.make_private`` on a Poisson-sampling ``DPDataLoader``.
 
     Args:
@@ -52,19 +61,28 @@ def train_opacus(module: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: tr
     if abs(1 / q - round(1 / q)) > 1e-6:
         raise ValueError(f"Opacus derives q from the number of batches per epoch, so q must be 1/integer; got {q}")
     steps = int(recipe.epochs * round(1 / q))
-    sigma = noise_multiplier if noise_multiplier is not None else noise_multiplier_for(
-        target_epsilon, delta, q, steps, accountant)
+    sigma = (
+        noise_multiplier
+        if noise_multiplier is not None
+        else noise_multiplier_for(target_epsilon, delta, q, steps, accountant)
+    )
     module = module.to(dev).train()
-    loader = DPDataLoader(TensorDataset(X.to(dev), y.to(dev)), sample_rate=q,
-                          generator=torch.Generator(device="cpu").manual_seed(seed))
+    loader = DPDataLoader(
+        TensorDataset(X.to(dev), y.to(dev)), sample_rate=q, generator=torch.Generator(device="cpu").manual_seed(seed)
+    )
     loader.batch_sampler.steps = round(1 / q)  # batches per epoch; make_private reads q back as 1/len(loader)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Opacus warns about secure_mode=False (we want reproducible runs)
         engine = PrivacyEngine(accountant=accountant)
         gsm, opt, loader = engine.make_private(
-            module=module, optimizer=recipe.make_optimizer(module.parameters()), data_loader=loader,
-            noise_multiplier=sigma, max_grad_norm=max_grad_norm, poisson_sampling=False,  # already Poisson
-            noise_generator=torch.Generator(device=dev).manual_seed(noise_seed(seed)))
+            module=module,
+            optimizer=recipe.make_optimizer(module.parameters()),
+            data_loader=loader,
+            noise_multiplier=sigma,
+            max_grad_norm=max_grad_norm,
+            poisson_sampling=False,  # already Poisson
+            noise_generator=torch.Generator(device=dev).manual_seed(noise_seed(seed)),
+        )
     if opt.expected_batch_size != expected_batch_size(len(X), q):
         raise RuntimeError("Opacus's expected batch size differs from the pool trainer's")
     t0 = time.perf_counter()
@@ -80,8 +98,15 @@ def train_opacus(module: nn.Module, X: torch.Tensor, y: torch.Tensor, recipe: tr
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eps_engine = engine.get_epsilon(delta) if sigma > 0 else math.inf
-    info = {"noise_multiplier": sigma, "sample_rate": q, "steps": steps, "epsilon": float(eps_engine),
-            "accountant": accountant, "delta": delta, "seconds": seconds}
+    info = {
+        "noise_multiplier": sigma,
+        "sample_rate": q,
+        "steps": steps,
+        "epsilon": float(eps_engine),
+        "accountant": accountant,
+        "delta": delta,
+        "seconds": seconds,
+    }
     return gsm._module.eval(), info
 
 
@@ -102,9 +127,19 @@ def opacus_twin(shadow: pool.ShadowPool, k: int = 0, dev: torch.device | None = 
     seed = train.model_seed(cfg.seed, k)
     module = train.init_states(cfg.model, tuple(ds.X.shape[1:]), ds.n_classes, [seed])[0]
     members = torch.from_numpy(np.flatnonzero(shadow.keep[k]))
-    model, info = train_opacus(module, ds.X[members], ds.y[members], pool.recipe(cfg), s.max_grad_norm,
-                               noise_multiplier=s.noise_multiplier, delta=s.delta, accountant=s.accountant,
-                               seed=seed, dev=dev, sample_rate=s.sample_rate)
+    model, info = train_opacus(
+        module,
+        ds.X[members],
+        ds.y[members],
+        pool.recipe(cfg),
+        s.max_grad_norm,
+        noise_multiplier=s.noise_multiplier,
+        delta=s.delta,
+        accountant=s.accountant,
+        seed=seed,
+        dev=dev,
+        sample_rate=s.sample_rate,
+    )
     params, buffers = stack_module_state([model])
     views = functools.partial(data.query_views, n_queries=cfg.n_queries, flippable=ds.flippable)
     logits = train.predict_vmapped(model, {n: p.detach() for n, p in params.items()}, buffers, ds.X, views)
@@ -130,13 +165,19 @@ def opacus_twin_check(shadow: pool.ShadowPool, model_ids, dev: torch.device | No
     rows = []
     for k in model_ids:
         logits, info = opacus_twin(shadow, k, dev)
-        keep = np.concatenate([shadow.keep, shadow.keep[k:k + 1]])
+        keep = np.concatenate([shadow.keep, shadow.keep[k : k + 1]])
         phi = np.concatenate([shadow.phi, signals.phi(logits[None], shadow.y)])
         others = np.delete(np.arange(shadow.n_shadow), k)
         s = lira.lira_scores(phi, keep, target_ids=[k, shadow.n_shadow], shadow_ids=others, variants=["online"])
-        rows.append({"model": int(k), "opacus_eps": info["epsilon"], "pool_eps": shadow.dp.epsilon_rdp,
-                     "opacus_test_acc": signals.correct(logits[None, :, 0], shadow.y)[0][~shadow.keep[k]].mean(),
-                     "pool_test_acc": shadow.test_acc[k],
-                     "opacus_lira_auroc": metrics.auroc(s["online"][1], shadow.keep[k]),
-                     "pool_lira_auroc": metrics.auroc(s["online"][0], shadow.keep[k])})
+        rows.append(
+            {
+                "model": int(k),
+                "opacus_eps": info["epsilon"],
+                "pool_eps": shadow.dp.epsilon_rdp,
+                "opacus_test_acc": signals.correct(logits[None, :, 0], shadow.y)[0][~shadow.keep[k]].mean(),
+                "pool_test_acc": shadow.test_acc[k],
+                "opacus_lira_auroc": metrics.auroc(s["online"][1], shadow.keep[k]),
+                "pool_lira_auroc": metrics.auroc(s["online"][0], shadow.keep[k]),
+            }
+        )
     return rows

@@ -17,41 +17,67 @@ from .clipping import train_dp_vmapped
 TRAINER_VERSION = "dp-sgd-1"  # part of the cache key; bump when the DP trainer's numerics change
 
 
-def dp_pool_key(cfg: Experiment, epsilon: float, delta: float = 1e-5, max_grad_norm: float = 1.0,
-                accountant: str = "rdp") -> str:
+def dp_pool_key(
+    cfg: Experiment, epsilon: float, delta: float = 1e-5, max_grad_norm: float = 1.0, accountant: str = "rdp"
+) -> str:
     """Cache key of a DP pool: SHA-256 of the experiment's hash, the DP request and the trainer version.
 
     (σ, q and steps follow deterministically from these, so they are stored next to the pool, not hashed.)
     """
-    request = {"epsilon": "inf" if math.isinf(epsilon) else float(epsilon), "delta": float(delta),
-               "max_grad_norm": float(max_grad_norm), "accountant": accountant}
-    canonical = json.dumps({"experiment": cfg.hash(), "dp": request, "trainer": TRAINER_VERSION},
-                           sort_keys=True, separators=(",", ":"))
+    request = {
+        "epsilon": "inf" if math.isinf(epsilon) else float(epsilon),
+        "delta": float(delta),
+        "max_grad_norm": float(max_grad_norm),
+        "accountant": accountant,
+    }
+    canonical = json.dumps(
+        {"experiment": cfg.hash(), "dp": request, "trainer": TRAINER_VERSION}, sort_keys=True, separators=(",", ":")
+    )
     return "dp-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def dp_settings_for(cfg: Experiment, epsilon: float, delta: float = 1e-5, max_grad_norm: float = 1.0,
-                    accountant: str = "rdp") -> DPSettings:
+def dp_settings_for(
+    cfg: Experiment, epsilon: float, delta: float = 1e-5, max_grad_norm: float = 1.0, accountant: str = "rdp"
+) -> DPSettings:
     """The :class:`DPSettings` a DP pool for ``cfg`` uses: n_train = mean IN-set size (N/2 on a balanced pool),
     expected batch ``cfg.batch_size``, ``cfg.epochs`` epochs."""
     n = len(pool.load_data(cfg))
-    return settings(float(epsilon), float(delta), n / 2, cfg.batch_size, cfg.epochs, float(max_grad_norm),
-                    accountant)
+    return settings(float(epsilon), float(delta), n / 2, cfg.batch_size, cfg.epochs, float(max_grad_norm), accountant)
 
 
 def _train_dp_shard(cfg, ds, keep, ids, s: DPSettings, dev, progress, desc):
     seeds = [train.model_seed(cfg.seed, int(m)) for m in ids]
     modules = train.init_states(cfg.model, tuple(ds.X.shape[1:]), ds.n_classes, seeds)
-    params, buffers = train_dp_vmapped(modules, ds.X, ds.y, keep[ids], seeds, pool.recipe(cfg), s.max_grad_norm,
-                                       s.noise_multiplier, s.sample_rate, s.steps, dev, progress, desc)
+    params, buffers = train_dp_vmapped(
+        modules,
+        ds.X,
+        ds.y,
+        keep[ids],
+        seeds,
+        pool.recipe(cfg),
+        s.max_grad_norm,
+        s.noise_multiplier,
+        s.sample_rate,
+        s.steps,
+        dev,
+        progress,
+        desc,
+    )
     views = functools.partial(data.query_views, n_queries=cfg.n_queries, flippable=ds.flippable)
     logits = train.predict_vmapped(modules[0], params, buffers, ds.X, views).numpy()
     return logits, {**params, **buffers}
 
 
-def load_or_train_dp_pool(cfg: Experiment, epsilon: float, delta: float = 1e-5, progress: bool = True,
-                          store: str | Path | None = None, on_shard_done=None, max_grad_norm: float = 1.0,
-                          accountant: str = "rdp") -> pool.ShadowPool:
+def load_or_train_dp_pool(
+    cfg: Experiment,
+    epsilon: float,
+    delta: float = 1e-5,
+    progress: bool | None = None,
+    store: str | Path | None = None,
+    on_shard_done=None,
+    max_grad_norm: float = 1.0,
+    accountant: str = "rdp",
+) -> pool.ShadowPool:
     """Load or train a pool of DP-SGD models: :func:`mia_lib.pool.load_or_train` with the DP trainer.
 
     Same keep matrix, initial weights and query views as the non-private pool of ``cfg``; each model trains with
@@ -72,13 +98,21 @@ def load_or_train_dp_pool(cfg: Experiment, epsilon: float, delta: float = 1e-5, 
         s = DPSettings(**{k: (math.inf if v == "inf" else v) for k, v in saved["dp"].items()})
     else:
         n_examples = len(pool.load_data(cfg))
-        s = settings(float(epsilon), float(delta), n_examples / 2, cfg.batch_size, cfg.epochs, float(max_grad_norm),
-                     accountant)
+        s = settings(
+            float(epsilon), float(delta), n_examples / 2, cfg.batch_size, cfg.epochs, float(max_grad_norm), accountant
+        )
 
     def train_shard(cfg, ds, keep, ids, dev, progress, desc):
         return _train_dp_shard(cfg, ds, keep, ids, s, dev, progress, desc)
 
-    out = pool.load_or_train(cfg, progress, store, on_shard_done, train_shard=train_shard, key=key,
-                             extra_config={"dp": s.to_dict(), "trainer": TRAINER_VERSION})
+    out = pool.load_or_train(
+        cfg,
+        progress,
+        store,
+        on_shard_done,
+        train_shard=train_shard,
+        key=key,
+        extra_config={"dp": s.to_dict(), "trainer": TRAINER_VERSION},
+    )
     out.dp = s
     return out
