@@ -4,9 +4,10 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BOOK_ARGS ?=
+FRESH ?=
 PYTEST_ARGS ?=
 
-.PHONY: all book test bench clean venv browser-check
+.PHONY: all book html test bench clean venv browser-check
 
 all: book
 
@@ -17,10 +18,16 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VPY) -m pip install -r requirements.txt
 	touch $@
 
-# Execute every notebook in _toc.yml (papermill), then jupyter-book build -W -n --keep-going.
+# Execute the notebooks of _toc.yml that are stale (never run or failed last time, their source or mia_lib changed,
+# or run in the other quick mode), keep the others (a chapter re-run with `-p` too), then
+# jupyter-book build -W -n --keep-going. Every chapter again with its defaults: make book FRESH=1.
 # Quick mode: make book BOOK_ARGS=--quick
 book: $(STAMP)
-	$(VPY) -m mia_lib book $(BOOK_ARGS)
+	$(VPY) -m mia_lib book $(if $(filter-out 0 no false,$(FRESH)),--fresh) $(BOOK_ARGS)
+
+# Only the HTML, from the executed notebooks as they are: runs nothing (fails if a chapter was never executed).
+html: $(STAMP)
+	$(VPY) -m mia_lib html
 
 # The whole suite: unit tests, notebook smoke runs (quick=True) and the strict book build.
 test: $(STAMP)

@@ -117,12 +117,11 @@ def equivalent(
     """The claim "A is about as strong as B" (|A − B| < ``margin``), an equivalence test on the interval of A − B.
 
     Supported when the whole interval lies inside (−margin, margin); not supported when it lies entirely outside
-    (lo ≥ margin or hi ≤ −margin); inconclusive otherwise: a wide interval around 0 is *not* support.
+    (lo ≥ margin or hi ≤ −margin); inconclusive otherwise: a wide interval around 0 is *not* support. A margin that
+    is not positive (e.g. 20% of an effect that is not there) leaves nothing to be equivalent within: inconclusive.
     Chapters 6, 7.
     """
-    if margin <= 0:
-        raise ValueError(f"an equivalence margin must be positive, got {margin}")
-    if _undecidable(diff, n, min_n):
+    if not (np.isfinite(margin) and margin > 0) or _undecidable(diff, n, min_n):
         return _verdict(INCONCLUSIVE, diff, statistic, margin, n)
     if -margin < diff.lo and diff.hi < margin:
         return _verdict(SUPPORTED, diff, statistic, margin, n)
@@ -154,6 +153,19 @@ def reaches(
     return _verdict(INCONCLUSIVE, achieved, statistic, target, n)
 
 
+def at_most(value: Interval, limit: float, statistic: str, n: int | None = None, min_n: int | None = None) -> Verdict:
+    """The claim "the value stays at or below ``limit``" (e.g. the share of examples flagged against a theorem stays
+    within the 5% a one-sided 5% test flags by chance). Supported when ``value.hi <= limit``; not supported when
+    ``value.lo > limit``; inconclusive otherwise. Chapter 4."""
+    if _undecidable(value, n, min_n):
+        return _verdict(INCONCLUSIVE, value, statistic, limit, n)
+    if value.hi <= limit:
+        return _verdict(SUPPORTED, value, statistic, limit, n)
+    if value.lo > limit:
+        return _verdict(NOT_SUPPORTED, value, statistic, limit, n)
+    return _verdict(INCONCLUSIVE, value, statistic, limit, n)
+
+
 def all_of(verdicts: Iterable[Verdict], statistic: str) -> Verdict:
     """A claim that must hold in every case: supported when every case is, not supported when any case is not,
     inconclusive otherwise. Value and CI are those of the weakest case (smallest lower bound)."""
@@ -165,6 +177,38 @@ def all_of(verdicts: Iterable[Verdict], statistic: str) -> Verdict:
     weakest = min(vs, key=lambda v: v.ci[0] if np.isfinite(v.ci[0]) else -np.inf)
     n = sum(v.n for v in vs) if all(v.n is not None for v in vs) else None
     return Verdict(kind, statistic, weakest.value, weakest.ci, weakest.margin, n)
+
+
+def some_of(verdicts: Iterable[Verdict], statistic: str) -> Verdict:
+    """A claim that must hold in at least one case and fail in none: supported when some case is supported and
+    none is not supported, not supported when any case is not supported, inconclusive otherwise. Value and CI are
+    those of the strongest case (largest lower bound)."""
+    vs = list(verdicts)
+    if not vs:
+        raise ValueError("some_of needs at least one verdict")
+    kinds = {v.verdict for v in vs}
+    kind = NOT_SUPPORTED if NOT_SUPPORTED in kinds else SUPPORTED if SUPPORTED in kinds else INCONCLUSIVE
+    strongest = max(vs, key=lambda v: v.ci[0] if np.isfinite(v.ci[0]) else -np.inf)
+    return Verdict(kind, statistic, strongest.value, strongest.ci, strongest.margin, strongest.n)
+
+
+def holds(condition: bool, statistic: str, value: float, n: int | None = None) -> Verdict:
+    """A check with no sampling interval of its own (e.g. a 95% lower confidence bound against a theorem's upper
+    bound, or a per-example test against the error rate it allows): supported when ``condition`` holds, else not
+    supported. ``value`` is the number the check compared. Chapters 4, 6."""
+    return Verdict(
+        SUPPORTED if condition else NOT_SUPPORTED,
+        statistic,
+        float(value),
+        (float(value), float(value)),
+        None,
+        None if n is None else int(n),
+    )
+
+
+def tally(verdicts: Iterable[Verdict]) -> int:
+    """How many of ``verdicts`` are supported. Chapter 3 (cells of a claim)."""
+    return sum(v.supported for v in verdicts)
 
 
 def co_best(diffs_to_best: dict[str, Interval]) -> list[str]:

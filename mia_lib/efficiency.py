@@ -16,10 +16,10 @@ Protocol (*Why Train More?* §7.2, Figures 3/4/7):
   ``target_ids`` and ``shadow_ids`` (tested). Repeating the random draws gives CIs for each k.
 
 Fixed variance (one σ² per query view, shared by all examples) is what makes k = 1 possible: a single IN and a
-single OUT model give no per-example spread. As in :mod:`mia_lib.attacks.lira`, it is the mean over examples of the
-per-example variances; with k = 1 it falls back to the overall spread of the selected statistics across examples
-(as in Carlini et al.'s code). A shared variance only weighs the query views against each other, so this choice
-does not change the ranking within a view.
+single OUT model give no per-example spread. As in :mod:`mia_lib.attacks.lira` (and TF Privacy), σ_in² and σ_out²
+are the means over examples of the per-example IN and OUT variances, kept apart; with k = 1 each falls back to the
+overall spread of the selected statistics across examples (as in Carlini et al.'s code). A shared variance only
+weighs the query views against each other, so this choice does not change the ranking within a view.
 """
 
 from __future__ import annotations
@@ -111,10 +111,9 @@ def lira_from_masks(phi_t, phi_s, in_mask, out_mask, variants=("online_fixed", "
         if v == "online":
             s = _log_normal(phi_t, mean_in, var_in) - _log_normal(phi_t, mean_out, var_out)
         elif v == "online_fixed":
-            shared = 0.5 * (
-                _shared_variance(phi_s, in_mask, var_in, n_in) + _shared_variance(phi_s, out_mask, var_out, n_out)
-            )
-            s = _log_normal(phi_t, mean_in, shared) - _log_normal(phi_t, mean_out, shared)
+            fixed_in = _shared_variance(phi_s, in_mask, var_in, n_in)
+            fixed_out = _shared_variance(phi_s, out_mask, var_out, n_out)
+            s = _log_normal(phi_t, mean_in, fixed_in) - _log_normal(phi_t, mean_out, fixed_out)
         else:
             var = var_out if v == "offline" else _shared_variance(phi_s, out_mask, var_out, n_out)
             s = -log_ndtr(-(phi_t - mean_out) / np.sqrt(var))
@@ -309,6 +308,38 @@ def share_of_full(
     if at_k.empty or full.empty:
         return np.nan
     return metrics.retained(at_k.iloc[0], full.iloc[0], chance)
+
+
+def share_at_k(
+    table: pd.DataFrame,
+    group: str,
+    measure: str,
+    k: int = 2,
+    chance: float = 0.0,
+    variant: str = "online_fixed",
+    alpha: float = 0.05,
+) -> metrics.Interval:
+    """Share of the full pool's value (above ``chance``) that one draw of k shadow models per side reaches, over the
+    sweep's repeated draws: the mean share with the percentile interval of the draws (what one attacker with k
+    models can expect; the full pool's own sampling error is not in it).
+
+    Args:
+        table: :func:`sweep` output. Others as in :func:`share_of_full`.
+    Returns:
+        :class:`mia_lib.metrics.Interval`; all NaN when the sweep has no budget ``k`` or the full value is not above
+        chance. Chapter 5 ("5 shadow models match 2,000").
+    """
+    rows = table[(table["variant"] == variant) & (table["group"] == group)]
+    full = rows[rows["full"]][measure]
+    at_k = rows[(rows["k"] == k) & ~rows["full"]][measure].to_numpy(dtype=np.float64)
+    if full.empty or at_k.size == 0:
+        return metrics.NAN_INTERVAL
+    shares = np.atleast_1d(metrics.retained(at_k, full.iloc[0], chance))
+    shares = shares[np.isfinite(shares)]
+    if shares.size == 0:
+        return metrics.NAN_INTERVAL
+    lo, hi = np.quantile(shares, [alpha / 2, 1 - alpha / 2])
+    return metrics.Interval(float(shares.mean()), float(lo), float(hi))
 
 
 def plot_curves(ax, curve_table: pd.DataFrame, variant: str, measure: str = "auroc", colors=None):

@@ -247,16 +247,6 @@ def by_subset(
     return rows
 
 
-def separation(a: Interval, b: Interval) -> int:
-    """+1 when ``a`` lies entirely above ``b`` (a.lo > b.hi), −1 when entirely below, 0 when the intervals overlap
-    or a bound is NaN. A marginal check: it says nothing about the paired difference. Chapters 6 and 7."""
-    if a.lo > b.hi:
-        return 1
-    if a.hi < b.lo:
-        return -1
-    return 0
-
-
 def share(flags, alpha: float = 0.05) -> Interval:
     """Share of True among ``flags`` with a Wilson score interval (scipy ``binomtest``).
 
@@ -299,6 +289,38 @@ def spearman(x, y, n_boot: int = 0, alpha: float = 0.05, seed: int = 0) -> Inter
             boot = (rx * ry).sum(1) / np.sqrt((rx**2).sum(1) * (ry**2).sum(1))
         lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2])
     return Interval(rho, float(lo), float(hi))
+
+
+def spearman_diff(x1, x2, y, n_boot: int = 200, alpha: float = 0.05, seed: int = 0, absolute: bool = True) -> Interval:
+    """|ρ(x1, y)| − |ρ(x2, y)| (Spearman; plain ρ with ``absolute=False``) with a paired bootstrap CI: every
+    replicate resamples the same examples for both correlations.
+
+    Args:
+        x1, x2, y: float [N]; examples with a NaN in any of them are dropped.
+    Returns:
+        :class:`Interval`; all NaN with fewer than 3 examples or a constant input. Chapter 2 (memorization against
+        OOD scores as predictors of exposure).
+    """
+    x1, x2, y = (np.asarray(v, dtype=np.float64).ravel() for v in (x1, x2, y))
+    ok = np.isfinite(x1) & np.isfinite(x2) & np.isfinite(y)
+    x1, x2, y = x1[ok], x2[ok], y[ok]
+    n = int(y.size)
+    if n < 3 or min(x1.std(), x2.std(), y.std()) == 0:
+        return NAN_INTERVAL
+    f = np.abs if absolute else (lambda v: v)
+    point = float(f(stats.spearmanr(x1, y).statistic) - f(stats.spearmanr(x2, y).statistic))
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+    def rho(a, b):
+        ra, rb = stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)
+        ra -= ra.mean(1, keepdims=True)
+        rb -= rb.mean(1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
+
+    boot = f(rho(x1[idx], y[idx])) - f(rho(x2[idx], y[idx]))
+    lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2])
+    return Interval(point, float(lo), float(hi))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -507,79 +529,160 @@ def calibrated_precision(
     return rows
 
 
+def epsilon_gain(
+    scores, is_member, a, b, delta: float = 0.0, alpha: float = 0.05, n_boot: int = 200, seed: int = 0
+) -> Interval:
+    """ε̂ on examples ``a`` minus ε̂ on examples ``b`` (:func:`epsilon_lower_bound` on each), with a bootstrap CI
+    that resamples each set's examples (columns) with replacement: does aiming the audit at ``a`` (e.g. natural
+    canaries) certify more than aiming it at ``b`` (random examples)?
+
+    Args:
+        scores, is_member: [T, N]. a, b: index arrays of examples. delta, alpha: as in :func:`epsilon_lower_bound`.
+    Returns:
+        :class:`Interval`. Chapter 6.
+    """
+    s, m = np.atleast_2d(np.asarray(scores, dtype=np.float64)), np.atleast_2d(np.asarray(is_member, dtype=bool))
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+
+    def eps(cols):
+        mc = m[:, cols]
+        if mc.all() or not mc.any():
+            return np.nan
+        return epsilon_lower_bound(s[:, cols], mc, delta=delta, alpha=alpha)["eps_lower"]
+
+    point = eps(a) - eps(b)
+    rng = np.random.default_rng(seed)
+    draws = [eps(rng.choice(a, a.size)) - eps(rng.choice(b, b.size)) for _ in range(n_boot)]
+    draws = [d for d in draws if np.isfinite(d)]
+    if len(draws) < max(n_boot // 2, 1):
+        return Interval(float(point), np.nan, np.nan)
+    lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    return Interval(float(point), float(lo), float(hi))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Differences with a bootstrap CI: the statistics behind every verdict (mia_lib.claims)
 
 
-class _Sorted:
-    """One attack's pooled scores sorted once, so that each bootstrap replicate costs O(T·N)."""
+class WeightedAttack:
+    """One attack's scores on a fixed set of examples, sorted once, so that its measures on any reweighting of the
+    examples (a bootstrap replicate) cost O(T·N) without a sort.
 
-    def __init__(self, scores, is_member):
+    Args:
+        scores, is_member: [T, N] (or [N]). cols: the example columns to keep (default all); weights passed to
+            :meth:`measure` are indexed by the *original* columns, so several attacks and subsets can share one
+            draw of examples (a paired bootstrap).
+    """
+
+    def __init__(self, scores, is_member, cols=None):
         s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
         m = np.atleast_2d(np.asarray(is_member, dtype=bool))
+        self.cols = np.arange(s.shape[1]) if cols is None else _as_columns(cols, s.shape[1])
+        s, m = s[:, self.cols], m[:, self.cols]
         _flat(s, m)
-        self.m, self.n = m, s.shape[1]
+        self.scores, self.m, self.n = s, m, s.shape[1]
         order, self.group_end = _descending(s.ravel())
         self.order_member, self.order_col = m.ravel()[order], order % self.n
 
-    def measure(self, weights, name: str, levels) -> float:
-        mb = self.m[:, weights > 0]
+    def measure(self, name: str, weights=None, levels=FPR_LEVELS) -> float:
+        """``name`` (``auroc``, ``advantage`` or a TPR level name) on examples weighted by ``weights`` (int [N_all],
+        how often each original column was drawn; None: every column once, the point estimate). NaN when the
+        weighted examples hold only one class."""
+        w = np.ones(self.n) if weights is None else np.asarray(weights)[self.cols]
+        mb = self.m[:, w > 0]
         if mb.all() or not mb.any():
             return np.nan
-        return _weighted_summary(self.order_member, self.order_col, self.group_end, weights, levels)[name]
+        return _weighted_summary(self.order_member, self.order_col, self.group_end, w, levels)[name]
 
 
-def _level_of(measure: str, levels) -> tuple:
-    names = {level_name(t): t for t in levels}
-    if measure in ("auroc", "advantage"):
-        return tuple(levels)
-    if measure not in names:
-        raise ValueError(f"unknown measure {measure!r}; use auroc, advantage or one of {sorted(names)}")
-    return (names[measure],)
+def _as_columns(cols, n: int) -> np.ndarray:
+    cols = np.asarray(cols)
+    return np.flatnonzero(cols) if cols.dtype == bool else cols.astype(np.int64).ravel()
+
+
+def paired_bootstrap(statistic, n: int, n_boot: int = 200, alpha: float = 0.05, seed: int = 0):
+    """Percentile bootstrap CI of any statistic of N examples, resampled *jointly* for everything it compares.
+
+    Args:
+        statistic: ``f(weights) -> float`` (or ``-> dict[str, float]`` for several statistics on the same draws)
+            where ``weights`` is int [N] (how often each example was drawn) or None for the point estimate on the
+            data as they are; e.g. the AUROC of attack A minus that of attack B, both from :class:`WeightedAttack`
+            on the same examples. n: number of examples. NaN replicates are skipped.
+    Returns:
+        :class:`Interval` (or {key: Interval}); NaN bounds when fewer than half the replicates could be scored.
+        Chapters 1–7.
+    """
+    point = statistic(None)
+    keyed = isinstance(point, dict)
+    point = point if keyed else {None: point}
+    rng = np.random.default_rng(seed)
+    draws: dict = {k: [] for k in point}
+    for _ in range(n_boot):
+        d = statistic(np.bincount(rng.integers(0, n, size=n), minlength=n))
+        for k, v in (d if keyed else {None: d}).items():
+            if np.isfinite(v):
+                draws[k].append(v)
+    out = {}
+    for k, v in point.items():
+        if len(draws[k]) < max(n_boot // 2, 1):
+            out[k] = Interval(float(v), np.nan, np.nan)
+        else:
+            lo, hi = np.quantile(draws[k], [alpha / 2, 1 - alpha / 2])
+            out[k] = Interval(float(v), float(lo), float(hi))
+    return out if keyed else out[None]
 
 
 def bootstrap_diff(
-    a,
-    b,
-    measure: str = "auroc",
-    n_boot: int = 200,
-    alpha: float = 0.05,
-    seed: int = 0,
-    paired: bool = True,
-    levels=FPR_LEVELS,
+    a, b, measure: str = "auroc", n_boot: int = 200, alpha: float = 0.05, seed: int = 0, paired: bool = True
 ) -> Interval:
     """A measure of attack A minus the same measure of attack B, with a percentile bootstrap CI of the difference.
 
     ``paired=True`` (the default) resamples the *same* examples (columns) on both sides: A and B score the same N
     examples (two attacks on the same targets, or a DP pool and its clip-only twin on the same data), so the
     interval is that of the paired difference, much narrower than two marginal intervals. ``paired=False``
-    resamples each side on its own (two disjoint subsets of examples, e.g. the most memorized tenth against the
-    rest).
+    resamples each side on its own (two disjoint subsets of examples, or two pools of different data).
 
     Args:
         a, b: (scores [T, N], is_member [T, N]) pairs; with ``paired`` both must have the same N.
         measure: ``auroc``, ``advantage`` or a TPR level name (``tpr_at_0.1pct_fpr``).
     Returns:
-        :class:`Interval` (measure(A) − measure(B), lo, hi); NaN bounds when fewer than half of the replicates
-        could be scored. Chapters 1, 3, 6, 7.
+        :class:`Interval` (measure(A) − measure(B), lo, hi). Chapters 1, 3, 6, 7.
     """
-    sa, sb = _Sorted(*a), _Sorted(*b)
-    if paired and sa.n != sb.n:
-        raise ValueError(f"a paired difference needs the same examples on both sides, got N = {sa.n} and {sb.n}")
-    lv = _level_of(measure, levels)
-    point = summary(*a, lv)[measure] - summary(*b, lv)[measure]
+    wa, wb = WeightedAttack(*a), WeightedAttack(*b)
+    if paired:
+        if wa.n != wb.n:
+            raise ValueError(f"a paired difference needs the same examples on both sides, got N = {wa.n} and {wb.n}")
+        return paired_bootstrap(lambda w: wa.measure(measure, w) - wb.measure(measure, w), wa.n, n_boot, alpha, seed)
     rng = np.random.default_rng(seed)
+    point = wa.measure(measure) - wb.measure(measure)
     draws = []
     for _ in range(n_boot):
-        wa = np.bincount(rng.integers(0, sa.n, size=sa.n), minlength=sa.n)
-        wb = wa if paired else np.bincount(rng.integers(0, sb.n, size=sb.n), minlength=sb.n)
-        d = sa.measure(wa, measure, lv) - sb.measure(wb, measure, lv)
+        d = wa.measure(measure, np.bincount(rng.integers(0, wa.n, size=wa.n), minlength=wa.n)) - wb.measure(
+            measure, np.bincount(rng.integers(0, wb.n, size=wb.n), minlength=wb.n)
+        )
         if np.isfinite(d):
             draws.append(d)
     if len(draws) < max(n_boot // 2, 1):
         return Interval(float(point), np.nan, np.nan)
     lo, hi = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
     return Interval(float(point), float(lo), float(hi))
+
+
+def subset_diff(
+    scores, is_member, a, b, measure: str = "auroc", n_boot: int = 200, alpha: float = 0.05, seed: int = 0
+) -> Interval:
+    """A measure on one subset of examples minus the same measure on another, for one attack, with a bootstrap CI
+    that resamples all N examples jointly (each replicate scores both subsets of the same draw).
+
+    Args:
+        scores, is_member: [T, N]. a, b: bool [N] or index arrays (e.g. the most memorized tenth and the rest, the
+            under-represented group and all examples). measure: as in :func:`bootstrap_diff`.
+    Returns:
+        :class:`Interval` (measure on a − measure on b, lo, hi). Chapters 1, 3, 6, 7.
+    """
+    s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    wa, wb = WeightedAttack(s, is_member, a), WeightedAttack(s, is_member, b)
+    return paired_bootstrap(lambda w: wa.measure(measure, w) - wb.measure(measure, w), s.shape[1], n_boot, alpha, seed)
 
 
 def mean_diff(x, y, n_boot: int = 200, alpha: float = 0.05, seed: int = 0, paired: bool = True) -> Interval:

@@ -21,19 +21,17 @@
 # Nothing is retrained.
 
 # %% tags=["parameters"]
-dataset = "digits"  # the over-represented group (a name known to mia_lib.data)
-under = "fontdigits"  # the under-represented group mixed in (None: no mixture)
+dataset = "digits"  # the over-represented group (a mia_lib.data name)
+under = "fontdigits"  # the under-represented group (None: no mixture)
 n_under = 150  # size of the under-represented group
 model = "mlp"  # mlp, cnn32, cnn64, resnet9, resnet18
 n_shadow = 256  # models in the pool
 epochs = 40  # training epochs per model
 n_queries = 1  # query views per example
-n_targets = None  # targets (None: a quarter of the pool); the rest are shadows
+n_targets = None  # targets (None: a quarter of the pool); rest: shadows
 n_rep = 10  # random draws of the shadow models for each budget k
 mem_threshold = 0.5  # "highly memorized": mem above this (on the shadows)
-fraction = (
-    0.95  # k95 = the smallest k reaching this fraction of the full-pool success
-)
+fraction = 0.95  # k95: the smallest k reaching this share of the full pool
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
 quick = False  # CI smoke mode: tiny data, few models, few epochs
@@ -45,7 +43,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mia_lib import config, efficiency, memorization, plotting, pool, theory
+from mia_lib import (
+    claims,
+    config,
+    efficiency,
+    memorization,
+    plotting,
+    pool,
+    theory,
+)
 from mia_lib.book import report
 
 plotting.style()
@@ -95,7 +101,9 @@ pd.DataFrame(
     {
         name: {
             "examples": int(sel.sum()),
-            "mean memorization": np.nanmean(mem[sel]) if sel.any() else np.nan,
+            "mean memorization": np.nanmean(mem[sel])
+            if sel.any()
+            else np.nan,
             "share under-represented": np.mean(shadow.group[sel] == 1)
             if sel.any()
             else np.nan,
@@ -149,7 +157,9 @@ table = efficiency.sweep(
     variants=variants,
     seed=seed,
 )
-seconds_sweep = report.glue("seconds_sweep", time.perf_counter() - t0, "{:.1f}")
+seconds_sweep = report.glue(
+    "seconds_sweep", time.perf_counter() - t0, "{:.1f}"
+)
 curves = efficiency.curves(
     table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")
 )
@@ -222,9 +232,9 @@ spread = (
     .groupby("group", sort=False)["k"]
     .agg(["min", "median", "max"])
 )
-main.pivot(index="group", columns="criterion", values="k").loc[list(groups)][
-    list(criteria)
-]
+main.pivot(index="group", columns="criterion", values="k").loc[
+    list(groups)
+][list(criteria)]
 
 # %%
 for key, group in (
@@ -251,11 +261,13 @@ for key, group in (
         if there
         else "n/a",
     )
-ratio = efficiency.k_at(k95, "AUROC gain over chance", "all") / efficiency.k_at(
-    k95, "AUROC gain over chance", "memorized"
-)
+ratio = efficiency.k_at(
+    k95, "AUROC gain over chance", "all"
+) / efficiency.k_at(k95, "AUROC gain over chance", "memorized")
 report.glue("k95_ratio", ratio, "{:.0f}")
-mem_nonmembers = (~shadow.keep[np.ix_(target_ids, groups["memorized"])]).sum()
+mem_nonmembers = (
+    ~shadow.keep[np.ix_(target_ids, groups["memorized"])]
+).sum()
 report.glue("mem_pairs_fp", 0.001 * mem_nonmembers, "{:.1f}")
 # %% [markdown]
 # With online LiRA (fixed variance), the memorized examples reach {glue:text}`fraction_pct` of their full-pool
@@ -290,14 +302,19 @@ compare = pd.DataFrame(
             "k95 (AUROC gain)": efficiency.k_at(
                 k95, "AUROC gain over chance", name
             ),
-            "median 1/H²": np.nanmedian(inv_h2[sel]) if sel.any() else np.nan,
-            "median 2/mem²": np.nanmedian(cap[sel]) if sel.any() else np.nan,
+            "median 1/H²": np.nanmedian(inv_h2[sel])
+            if sel.any()
+            else np.nan,
+            "median 2/mem²": np.nanmedian(cap[sel])
+            if sel.any()
+            else np.nan,
         }
         for name, sel in groups.items()
     }
 ).T
 predicted_ratio = (
-    compare.loc["all", "median 1/H²"] / compare.loc["memorized", "median 1/H²"]
+    compare.loc["all", "median 1/H²"]
+    / compare.loc["memorized", "median 1/H²"]
 )
 report.glue("pred_ratio", predicted_ratio, "{:.0f}")
 same_order = bool(
@@ -337,7 +354,9 @@ report.glue("full_models", 2 * int(np.median(per_side)))
 claim = {
     g_: {
         "auroc": efficiency.share_of_full(curves, g_, "auroc"),
-        "auroc_gain": efficiency.share_of_full(curves, g_, "auroc", chance=0.5),
+        "auroc_gain": efficiency.share_of_full(
+            curves, g_, "auroc", chance=0.5
+        ),
         **{
             m: efficiency.share_of_full(curves, g_, m)
             for m in ("tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr")
@@ -353,8 +372,23 @@ for key, group in (("all", "all"), ("mem", "memorized")):
         ("tpr", "tpr_at_0.1pct_fpr", "{:.0%}"),
     ):
         report.glue(f"k2_{ckey}_{key}", claim[group][m], fmt)
-supported = bool(claim["memorized"]["auroc_gain"] >= fraction)
-report.glue("claim_verdict", "supports" if supported else "does not support")
+gain_k2 = efficiency.share_at_k(
+    table, "memorized", "auroc", k=2, chance=0.5
+)
+five = claims.reaches(
+    gain_k2, fraction, "share of the full pool's AUROC gain, k = 2 per side"
+)
+tested = [
+    claims.record(
+        "With highly memorized targets, 5 shadow models match 2,000",
+        "Why Train More? §7.2 (Figure 4, Takeaway 2)",
+        five,
+        f"{cfg.dataset}, {cfg.model}, 4 vs {2 * int(np.median(per_side))} "
+        "shadow models, memorized examples",
+        "05_shadow_efficiency",
+    )
+]
+report.glue_verdict("claim_verdict", five, fmt="{:.0%}")
 # %% [markdown]
 # With four shadow models, online LiRA reaches {glue:text}`k2_auroc_mem` of the full pool's AUROC on the
 # memorized examples ({glue:text}`k2_auroc_all` on all examples). Measured as a share of the gain over chance,
@@ -362,8 +396,9 @@ report.glue("claim_verdict", "supports" if supported else "does not support")
 # all. At low FPR the picture is less rosy. The memorized examples get {glue:text}`k2_tpr1_mem` of the full pool's
 # TPR at 1% FPR and {glue:text}`k2_tpr_mem` at 0.1% FPR ({glue:text}`k2_tpr1_all` and {glue:text}`k2_tpr_all` for
 # all examples). So this run {glue:text}`claim_verdict` the claim as the paper measures it, by AUROC (counted as
-# supported when four models recover at least {glue:text}`fraction_pct` of the memorized group's gain over
-# chance): a handful of shadow models is enough when the targets are memorized. The low-FPR regime, which Carlini
+# supported when one draw of four models recovers at least {glue:text}`fraction_pct` of the memorized group's
+# gain over chance across the whole 95% range of the {glue:text}`n_rep` repeated draws, as not supported when the
+# whole range falls short, and as inconclusive otherwise: {glue:text}`claim_verdict_stat`): a handful of shadow models is enough when the targets are memorized. The low-FPR regime, which Carlini
 # et al. argue is what matters, needs more models for every group, memorized ones included.
 #
 # ## Summary
@@ -394,9 +429,12 @@ report.save_results(
         },
         "ratio_all_over_memorized_k95_auroc_gain": ratio,
         "ratio_all_over_memorized_median_inv_h2": predicted_ratio,
-        "auroc_gain_share_at_k2_memorized": claim["memorized"]["auroc_gain"],
+        "auroc_gain_share_at_k2_memorized": claim["memorized"][
+            "auroc_gain"
+        ],
         "auroc_gain_share_at_k2_all": claim["all"]["auroc_gain"],
-        "claim_supported_auroc": supported,
+        "claim_supported_auroc": five.verdict,
+        "claims": tested,
         "seconds_sweep": seconds_sweep,
         "k95_auroc": k95_by["AUROC"],
         "k95_auroc_gain": k95_by["AUROC gain over chance"],

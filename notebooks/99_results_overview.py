@@ -49,7 +49,8 @@ glue(
 # %%
 report.glue(
     "n_chapters",
-    f"{len(chapters)} executed chapter" + ("" if len(chapters) == 1 else "s"),
+    f"{len(chapters)} executed chapter"
+    + ("" if len(chapters) == 1 else "s"),
 )
 report.glue("n_with_results", len(with_results))
 report.glue("total_wall_time", page_note.human_seconds(total_s))

@@ -11,10 +11,16 @@ checks that build; ``test_offline_html.py``, ``test_browser.py`` and the noteboo
 Order: a chapter in :data:`NEEDS_EARLIER_CHAPTERS` reads the results of every chapter before it, so those run first.
 Chapters 04 and 05 reuse chapter 01's shadow pool through the root's ``.cache/`` when it is there (the full suite
 runs the chapters in toc order), and train it themselves when it is not (``-k 04`` alone).
+
+Cold cache: the tmp root starts with no ``.cache/`` (checked when the fixture is made) and every run gets
+``MIA_CACHE_DIR=<root>/.cache/mia_lib``, so a cache exported in the caller's environment is never used: the pools
+train during the build, as in a cold ``make book`` (issue 12: progress bars that only showed on a cold cache).
+Each :class:`ChapterRun` records the pools it trained (``trained``).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +33,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BOOK_SOURCES = ["_config.yml", "_toc.yml", "book", "notebooks"]
 #: Chapters that read the ``results/*.json`` of every chapter before them in the toc (the results overview).
-NEEDS_EARLIER_CHAPTERS = {"99_results_overview"}
+NEEDS_EARLIER_CHAPTERS = {"98_claims", "99_results_overview"}
 CHAPTER_TIMEOUT_S = 40 * 60
 BUILD_TIMEOUT_S = 30 * 60
 _FINISH_BOOK = "import sys; from mia_lib.book.build import finish_book; sys.exit(finish_book(sys.argv[1]))"
@@ -46,11 +52,24 @@ def copy_book_sources(dst: Path) -> Path:
     return dst
 
 
+def cache_dir(root: Path) -> Path:
+    """The pool cache of a tmp root, ``<root>/.cache/mia_lib`` (``MIA_CACHE_DIR`` of every run there)."""
+    return root / ".cache" / "mia_lib"
+
+
+def cached_pools(root: Path) -> set[str]:
+    """Names (config hashes) of the complete cache entries (``manifest.json`` written) under :func:`cache_dir`."""
+    store = cache_dir(root)
+    return {d.name for d in store.iterdir() if (d / "manifest.json").is_file()} if store.is_dir() else set()
+
+
 def _run(cmd: list[str], root: Path, timeout: float) -> subprocess.CompletedProcess:
-    """``cmd`` in ``root`` with stdout and stderr merged; a timeout is a failed process (exit -9), not an error."""
+    """``cmd`` in ``root`` with stdout and stderr merged, its pool cache pinned to the root's own (:func:`cache_dir`);
+    a timeout is a failed process (exit -9), not an error."""
+    env = dict(os.environ, MIA_CACHE_DIR=str(cache_dir(root)))
     try:
         return subprocess.run(
-            cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+            cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -68,6 +87,7 @@ class ChapterRun:
     stem: str
     proc: subprocess.CompletedProcess  #: the finished process, stdout and stderr merged in ``proc.stdout``
     seconds: float
+    trained: list[str] = field(default_factory=list)  #: pools (cache entries) that appeared during this run
 
     @property
     def ok(self) -> bool:
@@ -110,10 +130,16 @@ class QuickBook:
                 "--no-progress",
                 "--quick",
             ]
+            before = cached_pools(self.root)
             t0 = time.perf_counter()
             proc = _run(cmd, self.root, CHAPTER_TIMEOUT_S)
-            self.runs[stem] = ChapterRun(stem, proc, time.perf_counter() - t0)
+            trained = sorted(cached_pools(self.root) - before)
+            self.runs[stem] = ChapterRun(stem, proc, time.perf_counter() - t0, trained)
         return self.runs[stem]
+
+    def pools(self) -> set[str]:
+        """The complete pools in the root's cache now (:func:`cached_pools`)."""
+        return cached_pools(self.root)
 
     def failed_chapters(self) -> dict[str, str]:
         """``{stem: last lines of its output}`` of the chapters that ran and failed."""
@@ -151,4 +177,5 @@ def quick_book(tmp_path_factory) -> QuickBook:
     from mia_lib.book.layout import toc_notebooks
 
     root = copy_book_sources(tmp_path_factory.mktemp("quick_book"))
+    assert not (root / ".cache").exists(), f"the quick book must start from an empty cache: {root / '.cache'} exists"
     return QuickBook(root, [p.stem for p in toc_notebooks(root)])

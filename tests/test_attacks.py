@@ -1,7 +1,6 @@
 """The attack zoo: each attack against brute force / closed forms / planted signals; the zoo's checks and tables."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -340,44 +339,44 @@ def test_by_setting_and_seed_layout():
         zoo.by_setting(t, {"Y": "missing"})
 
 
-def _cells_fixture():
-    rows = []
-    for attack in ("loss", "lira_online"):
-        for src in ("a", "b"):
-            for sel, up in (("random", 0.1), ("singletons", 0.3)):
-                base = 0.5 if attack == "loss" else 0.6
-                under = base + up + (0.0 if src == "a" else -0.25)  # source b: loss singletons ≈ all
-                rows.append(
-                    {
-                        "attack": attack,
-                        "label": attack,
-                        "setting": f"{src} ({sel})",
-                        "selection": sel,
-                        "source": src,
-                        "auroc_all": base,
-                        "auroc_all_lo": base - 0.01,
-                        "auroc_all_hi": base + 0.01,
-                        "auroc_under": under,
-                        "auroc_under_lo": under - 0.05,
-                        "auroc_under_hi": under + 0.05,
-                        "tpr_under": up,
-                        "tpr_under_lo": up - 0.01,
-                        "tpr_under_hi": up + 0.01,
-                    }
-                )
-    return pd.DataFrame(rows)
+def _kept_fixture(tie: bool = False):
+    """One planted pool: 600 examples, the first 200 'random' under-represented, 50 of them 'singletons'; LiRA is
+    strong on them, the loss attack weak everywhere; with ``tie`` a second attack is perfect wherever LiRA is."""
+    rng = np.random.default_rng(0)
+    t, n = 6, 600
+    m = rng.random((t, n)) < 0.5
+    random_, singles = np.arange(n) < 200, np.arange(n) < 50
+    lira = rng.normal(size=(t, n)) + m * (0.3 + 1.5 * random_ + 8.0 * singles)
+    loss = rng.normal(size=(t, n)) + 0.2 * m
+    scores = {"loss": loss, "lira_online": lira}
+    if tie:
+        scores["calibrated"] = np.where(singles, lira + 100.0 * m, loss)
+    groups = {"All": np.ones(n, bool), "random": random_, "singletons": singles}
+    return {"a": (scores, m, groups)}
 
 
-def test_claims_cell_by_cell():
-    c = _cells_fixture()
-    out = zoo.claims(c)
-    want_under = [r.auroc_under_lo > r.auroc_all_hi for r in c.itertuples()]
-    assert list(out["under_beats_all"]) == want_under and not all(want_under)
-    pairs = out["singletons_beat_random"]
-    assert len(pairs) == 4 and pairs["auroc"].all() and pairs["tpr"].all()
-    assert set(out["best_attack"]) == {"lira_online"} and out["strongest_is_best"].all()
-    c.loc[(c.attack == "loss") & (c.setting == "a (random)"), "auroc_under"] = 0.99
-    assert zoo.claims(c)["best_attack"]["a (random)"] == "loss"
+def test_claims_are_paired_verdicts():
+    from mia_lib import claims as cl
+
+    out = zoo.claims(_kept_fixture(), n_boot=100)
+    under = out["under_beats_all"].set_index(["selection", "attack"])
+    assert under.loc[("singletons", "lira_online"), "verdict"].verdict == cl.SUPPORTED
+    assert under.loc[("random", "loss"), "verdict"].verdict != cl.SUPPORTED  # no planted edge for the loss attack
+    assert out["verdicts"]["under_beats_all"].verdict != cl.SUPPORTED
+    pairs = out["singletons_beat_random"].set_index("attack")
+    assert pairs.loc["lira_online", "verdict"].verdict == cl.SUPPORTED
+    best = out["strongest"].set_index("selection")
+    assert best.loc["singletons", "verdict"].verdict == cl.SUPPORTED and best.loc["singletons", "rivals"] == []
+    assert out["verdicts"]["strongest_everywhere"].verdict == cl.SUPPORTED
+
+
+def test_claims_a_tie_at_one_is_not_a_win():
+    from mia_lib import claims as cl
+
+    best = zoo.claims(_kept_fixture(tie=True), n_boot=100)["strongest"].set_index("selection")
+    assert best.loc["singletons", "rivals"] == ["calibrated"]  # both perfect: tied, not beaten
+    assert best.loc["singletons", "verdict"].verdict == cl.NOT_SUPPORTED
+    assert tuple(best.loc["singletons", "diff"]) == (0.0, 0.0, 0.0)
 
 
 def test_cells_flattens_by_setting():

@@ -1,6 +1,7 @@
 """Book builds: the real book in quick mode (papermill smoke test of every notebook, one test per chapter, + strict
--W -n build), a toy book that must build with zero warnings under the project's _config.yml, and proof that a
-warning fails the build.
+-W -n build) from an empty pool cache, with no stderr output in any executed chapter outside cells tagged
+``allow-stderr`` (``mia_lib.book.checks.stray_stderr``, proved here on a planted notebook); a toy book that must build
+with zero warnings under the project's _config.yml, and proof that a warning fails the build.
 
 Everything runs in tmp copies, so the repository's own _build/ and results/ are never touched.
 """
@@ -14,9 +15,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from mia_lib.book.checks import ALLOW_STDERR_TAG, StrayOutput, scan_executed, stray_stderr
 from mia_lib.book.layout import toc_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,12 +67,91 @@ def tail(text: str, n: int = 80) -> str:
     return "\n".join(text.splitlines()[-n:])
 
 
+def planted_notebook() -> nbformat.NotebookNode:
+    """An executed-looking notebook (no execution): clean cells, a tqdm bar and a warning on stderr, and a warning
+    in a cell tagged ``allow-stderr``."""
+
+    def stream(name: str, text: str):
+        return new_output("stream", name=name, text=text)
+
+    bar = "\r  0%|          | 0/25 [00:00<?, ?it/s]\r 12%|█▌        | 3/25 [00:01<00:07, 3.1it/s]"
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# A planted chapter"),
+            new_code_cell("n_shadow = 4", metadata={"tags": ["parameters"]}, execution_count=1),
+            new_code_cell("print('hello')", execution_count=2, outputs=[stream("stdout", "hello\n")]),
+            new_code_cell(
+                "\npool = load_or_train(cfg)",
+                execution_count=3,
+                outputs=[stream("stderr", bar), stream("stdout", "done\n"), stream("stderr", "shard 1/2: 3it\n")],
+            ),
+            new_markdown_cell("Some prose."),
+            new_code_cell(
+                "import warnings; warnings.warn('shown on purpose')",
+                metadata={"tags": ["remove-input", ALLOW_STDERR_TAG]},
+                execution_count=4,
+                outputs=[stream("stderr", "<string>:1: UserWarning: shown on purpose\n")],
+            ),
+            new_code_cell(
+                "x = 1 / 0",
+                execution_count=5,
+                outputs=[
+                    stream("stderr", "\x1b[31m/tmp/x.py:3: RuntimeWarning: divide by zero\x1b[0m\n  x = 1 / 0\n"),
+                    new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[]),
+                ],
+            ),
+        ]
+    )
+
+
+def test_stray_stderr_on_a_planted_notebook(tmp_path):
+    """Every stderr stream outside cells tagged allow-stderr is found, with its cell index and first line; stdout,
+    errors and allowed cells are not; the file, the folder scan and the command line agree."""
+    nb = planted_notebook()
+    stray = stray_stderr(nb)
+    assert [(s.cell, s.execution_count, s.first_line) for s in stray] == [
+        (3, 3, "0%|          | 0/25 [00:00<?, ?it/s]"),
+        (3, 3, "shard 1/2: 3it"),
+        (6, 5, "/tmp/x.py:3: RuntimeWarning: divide by zero"),
+    ]
+    assert stray[0].source == "pool = load_or_train(cfg)" and stray[0].chars == len(nb.cells[3].outputs[0].text)
+    assert "cell 3 (In [3], 'pool = load_or_train(cfg)')" in str(stray[0])
+    assert all(isinstance(s, StrayOutput) for s in stray)
+
+    clean = planted_notebook()
+    clean.cells = [
+        c for c in clean.cells if c.cell_type == "markdown" or ALLOW_STDERR_TAG in c.metadata.get("tags", [])
+    ]
+    clean.cells.append(new_code_cell("1", execution_count=9, outputs=[new_output("stream", name="stdout", text="1")]))
+    assert stray_stderr(clean) == []
+
+    executed = tmp_path / "_build" / "executed"
+    executed.mkdir(parents=True)
+    nbformat.write(nb, executed / "01_bad.ipynb")
+    nbformat.write(clean, executed / "02_clean.ipynb")
+    nbformat.write(nb, executed / ".02_clean.tmp123.ipynb")  # a runner's temp file: not a chapter
+    assert stray_stderr(executed / "01_bad.ipynb") == stray
+    assert scan_executed([executed]) == {str(executed / "01_bad.ipynb"): stray, str(executed / "02_clean.ipynb"): []}
+    cli = [sys.executable, "-m", "mia_lib.book.checks"]
+    proc = subprocess.run([*cli, str(executed)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert (
+        "FAIL" in proc.stdout and "RuntimeWarning: divide by zero" in proc.stdout and "1 clean, 1 with" in proc.stdout
+    )
+    proc = subprocess.run([*cli, str(executed / "02_clean.ipynb")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([*cli, str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", CHAPTERS, ids=CHAPTERS)
 def test_chapter_runs_quick(quick_book, stem):
     """One chapter runs with quick=True (``python -m mia_lib run notebooks/<stem>.py --quick``), writes its
-    executed notebook and results/<stem>.json, with no warning in its output.  Each runs once per session
-    (conftest.py's ``quick_book``); ``-k <stem>`` runs that chapter alone (the results overview after the others)."""
+    executed notebook and results/<stem>.json, with no warning in its output and no stderr output in the executed
+    notebook outside cells tagged ``allow-stderr`` (progress bars, warnings: each would be a block in the page).
+    Each runs once per session (conftest.py's ``quick_book``, from an empty cache, so the pools train here);
+    ``-k <stem>`` runs that chapter alone (the results overview after the others)."""
     run = quick_book.chapter(stem)
     root = quick_book.root
     executed = root / "_build" / "executed" / f"{stem}.ipynb"
@@ -77,6 +160,12 @@ def test_chapter_runs_quick(quick_book, stem):
     assert f"wrote {executed}" in run.output
     assert executed.is_file()
     assert (root / "results" / f"{stem}.json").is_file(), f"notebooks/{stem}.py did not save results/{stem}.json"
+    stray = stray_stderr(executed)
+    assert stray == [], (
+        f"{len(stray)} stderr output(s) in _build/executed/{stem}.ipynb (pools trained in this run: "
+        f"{len(run.trained)}); tag the cell {ALLOW_STDERR_TAG!r} if it is meant to show:\n"
+        + "\n".join(map(str, stray[:10]))
+    )
 
 
 @pytest.mark.slow
@@ -93,6 +182,13 @@ def test_real_book_quick_builds_strictly(quick_book):
     proc = quick_book.build()
     assert quick_book.failed_chapters() == {}, "chapters failed, so the book was not built"
     assert sorted(quick_book.runs) == sorted(stems)
+    # a cold build: the fixture's root started without .cache/ (conftest.py), so the pools trained in these runs
+    trained = {pool for run in quick_book.runs.values() for pool in run.trained}
+    assert trained, "no chapter trained a pool: the quick book did not start from an empty cache"
+    assert trained == quick_book.pools(), "every pool in the root's cache was trained during this session"
+    assert scan_executed([root / "_build" / "executed"]) == {
+        str(root / "_build" / "executed" / f"{stem}.ipynb"): [] for stem in stems
+    }
     assert sphinx_warnings("\n".join(run.output for run in quick_book.runs.values())) == []
     assert proc.returncode == 0, tail(proc.stdout)
     assert sphinx_warnings(proc.stdout) == []

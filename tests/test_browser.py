@@ -179,3 +179,169 @@ def test_quick_book_in_chromium(quick_book, tmp_path):
         assert p["screenshot"] == str(root.resolve() / "_build" / "screenshots" / browser.screenshot_name(p["page"]))
         width, height = png_size(Path(p["screenshot"]))
         assert width == 1280 and height >= 900
+
+
+# ------------------------------------------------------------------------------------------ layout (issue 12)
+def test_progress_only():
+    """tqdm-like text (bars, time brackets, rates, bare counters) is progress; prose, numbers, mixed blocks are not."""
+    for text in [
+        " 12%|█▌        | 3/25 [00:01<00:07, 3.1it/s]",
+        "shard 1/2:   0%|          | 0/25 [00:00<?, ?it/s]\r\x1b[A shard 1/2: 100%|██████████| 25/25 [00:08<00:00]\n",
+        "shard 1/2:",
+        "epoch 3/10",
+        "4.20epoch/s",
+        "training: 7it [00:02, 2.9it/s]\nscoring: 2.5s/it",
+        "\r\n 50%|█████     | 1/2 [00:03<00:03, 3.02s/it]\r\n\r\n",
+    ]:
+        assert browser.progress_only(text), text
+    for text in [
+        "",
+        " \n\n",
+        "AUROC 0.61",
+        "fold 1/5: AUROC 0.61",
+        "done\n 12%|█▌        | 3/25 [00:01<00:07, 3.1it/s]",
+        "<string>:3: UserWarning: the pool is small",
+        "   attack  auroc\n0    loss   0.52\n1    lira   0.60",
+    ]:
+        assert not browser.progress_only(text), text
+
+
+def test_judge_layout_rules_by_width():
+    """The height budget and sideways scrolling fail a page at the reference width and are only noted below it;
+    progress-only output fails at every width."""
+    tall = dict(height_px=browser.MAX_PAGE_HEIGHT_PX + 1, wide_code=["x = 1  # ..."], code_columns=87)
+    rep = browser.PageReport(page="p", file="p.html", width=browser.REFERENCE_WIDTH, **tall)
+    browser._judge(rep)
+    assert not rep.ok and len(rep.problems) == 2 and rep.notes == []
+    assert "over the budget of 25,000 px" in rep.problems[0] and "shows 87 characters" in rep.problems[1]
+    phone = browser.PageReport(page="p", file="p.html", width=390, **tall)
+    browser._judge(phone)
+    assert phone.ok and len(phone.notes) == 2
+    bar = browser.PageReport(
+        page="p", file="p.html", width=390, outputs=2, progress_outputs=1, progress_examples=["1%|"]
+    )
+    browser._judge(bar)
+    assert not bar.ok and "1 of 2 output block(s) hold only progress-bar text" in bar.problems[0]
+    fits = browser.PageReport(page="p", file="p.html", height_px=browser.MAX_PAGE_HEIGHT_PX, code_columns=87)
+    browser._judge(fits)
+    assert fits.ok
+    assert browser.screenshot_folder(Path("s"), 1280) == Path("s") and browser.screenshot_folder(
+        Path("s"), 390
+    ) == Path("s/390")
+
+
+def cell(source: str, *outputs: tuple[str, str]) -> str:
+    """A code cell as MyST-NB renders it: input ``pre`` in ``.cell_input``, each ``(kind, text)`` output (``stream``,
+    ``stderr``, ``text_plain``) as ``.cell_output .output``."""
+    import html
+
+    out = "".join(
+        f'<div class="output {kind} highlight-myst-ansi notranslate"><div class="highlight"><pre><span></span>'
+        f"{html.escape(text)}</pre></div></div>"
+        for kind, text in outputs
+    )
+    return (
+        '<div class="cell docutils container"><div class="cell_input docutils container">'
+        '<div class="highlight-ipython3 notranslate"><div class="highlight"><pre><span></span>'
+        f"{html.escape(source)}</pre></div></div></div>"
+        + (f'<div class="cell_output docutils container">{out}</div>' if outputs else "")
+        + "</div>"
+    )
+
+
+#: A code column of known width (600 px of text at most, 8 px paddings, monospace 16 px); scrolls like the theme's.
+LAYOUT_CSS = (
+    "<style>.cell_input pre { font: 16px monospace; max-width: 600px; padding: 8px; margin: 0; overflow-x: auto; }"
+    ".cell_output pre { margin: 0; overflow-x: auto; }</style>"
+)
+
+
+def test_layout_checks_on_planted_pages(tmp_path):
+    """A tall page, a page whose output is a progress bar and a page with a 200-character code line each fail at
+    1280 px (and only the progress bar at 390 px); a good page passes; the code column's width in characters is
+    measured; screenshots at 390 px go to screenshots/390/."""
+    need_browser()
+    root = tmp_path / "site"
+    html = root / "_build" / "html"
+    page = ("<html><head>" + LAYOUT_CSS + "</head><body>BODY</body></html>").replace
+    write(
+        html / "good.html",
+        page(
+            "BODY",
+            "<p>Prose.</p>"
+            + cell("pool = load_or_train(cfg)\nscores = lira(pool)", ("stream", "AUROC 0.61 (3/25 models)\n"))
+            + cell("x = 1", ("stderr", "<string>:1: UserWarning: shown on purpose\n"), ("text_plain", "1")),
+        ),
+    )
+    write(html / "tall.html", page("BODY", f'<div style="height: {browser.MAX_PAGE_HEIGHT_PX + 1000}px">tall</div>'))
+    bars = [
+        "shard 1/2:   0%|          | 0/25 [00:00<?, ?it/s]",
+        "\r 12%|█▌        | 3/25 [00:01<00:07, 3.1it/s]",
+        "shard 2/2:",
+        "4.20epoch/s",
+    ]
+    write(
+        html / "progress.html",
+        page("BODY", cell("pool = load_or_train(cfg)", *[("stderr", b) for b in bars], ("stream", "done\n"))),
+    )
+    long_line = "scores = attacks.lira.offline(" + ", ".join(f"arg{i}=value{i}" for i in range(20)) + ")"
+    long_line = long_line[:199] + ")"
+    assert len(long_line) == 200
+    write(html / "wide.html", page("BODY", cell("x = 1") + cell(f"# the long one\n{long_line}") + cell("y = 2")))
+
+    report_path = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mia_lib.book.browser", str(html), "--json", str(report_path)]
+        + ["--width", "1280", "--width", "390"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert report_path.is_file(), proc.stdout + proc.stderr
+    report = json.loads(report_path.read_text())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "4 passed, 4 failed" in proc.stdout, proc.stdout
+    assert report["width"] == 1280 and report["max_height_px"] == browser.MAX_PAGE_HEIGHT_PX
+    pages = {p["page"]: p for p in report["pages"]}
+    assert set(pages) == {"good", "tall", "progress", "wide"}
+
+    good = pages["good"]
+    assert good["ok"] and good["problems"] == [] and good["notes"] == [], good
+    assert good["width"] == 1280 and 0 < good["height_px"] < 2000
+    assert (good["outputs"], good["progress_outputs"], good["code_cells"], good["wide_code"]) == (3, 0, 2, [])
+    assert 5 < good["char_width_px"] < 15 and good["code_width_px"] == 600
+    assert good["code_columns"] == int(600 / good["char_width_px"] + 1e-6)
+    assert report["code_columns"] == good["code_columns"]
+    assert f"code column: {good['code_columns']} characters at 1280 px" in proc.stdout
+
+    tall = pages["tall"]
+    assert not tall["ok"] and tall["height_px"] >= browser.MAX_PAGE_HEIGHT_PX + 1000
+    assert tall["code_columns"] is None
+    assert tall["problems"] == [
+        f"the page is {tall['height_px']:,} px tall at 1280 px, over the budget of {browser.MAX_PAGE_HEIGHT_PX:,} px"
+    ]
+
+    progress = pages["progress"]
+    assert not progress["ok"] and (progress["outputs"], progress["progress_outputs"]) == (5, 4)
+    assert progress["progress_examples"][:2] == ["shard 1/2:   0%|          | 0/25 [00:00<?, ?it/s]", bars[1].strip()]
+    assert (
+        len(progress["problems"]) == 1
+        and "4 of 5 output block(s) hold only progress-bar text" in progress["problems"][0]
+    )
+
+    wide = pages["wide"]
+    assert not wide["ok"] and wide["code_cells"] == 3
+    assert wide["wide_code"] == ["# the long one (longest line 200 characters)"]
+    assert len(wide["problems"]) == 1 and "1 code cell(s) scroll sideways at 1280 px" in wide["problems"][0]
+    assert f"shows {wide['code_columns']} characters" in wide["problems"][0]
+
+    (phone,) = report["other_widths"]
+    assert phone["width"] == 390 and phone["screenshots"] == str(root.resolve() / "_build" / "screenshots" / "390")
+    at390 = {p["page"]: p for p in phone["pages"]}
+    assert {name for name, p in at390.items() if not p["ok"]} == {"progress"}
+    assert at390["wide"]["wide_code"] == wide["wide_code"] and len(at390["wide"]["notes"]) == 1
+    assert at390["tall"]["height_px"] > browser.MAX_PAGE_HEIGHT_PX and len(at390["tall"]["notes"]) == 1
+    assert "(reported, not judged at 390 px)" in proc.stdout
+    for name in pages:
+        assert png_size(root / "_build" / "screenshots" / f"{name}.png")[0] == 1280
+        assert png_size(root / "_build" / "screenshots" / "390" / f"{name}.png")[0] == 390

@@ -55,8 +55,7 @@ def test_equivalence_needs_the_whole_interval_inside_the_margin():
     assert claims.equivalent(Interval(0.01, -0.02, 0.03), 0.05, "Δ").verdict == claims.SUPPORTED
     assert claims.equivalent(Interval(0.0, -0.2, 0.2), 0.05, "Δ").verdict == claims.INCONCLUSIVE  # weak data
     assert claims.equivalent(Interval(0.2, 0.1, 0.3), 0.05, "Δ").verdict == claims.NOT_SUPPORTED
-    with pytest.raises(ValueError):
-        claims.equivalent(Interval(0.0, 0.0, 0.0), 0.0, "Δ")
+    assert claims.equivalent(Interval(0.0, 0.0, 0.0), 0.0, "Δ").verdict == claims.INCONCLUSIVE  # no effect
 
 
 def test_reaches_and_too_few_samples():
@@ -95,3 +94,46 @@ def test_mean_difference_paired_and_unpaired():
     unpaired = metrics.mean_diff(x + 0.5, rng.normal(size=200), n_boot=100, paired=False)
     assert unpaired.lo < 0.5 < unpaired.hi
     assert all(np.isnan(metrics.mean_diff([1.0], [2.0])))
+
+
+def test_some_of_and_holds():
+    yes, no = claims.greater(Interval(1, 0.5, 1.5), "Δ"), claims.greater(Interval(-1, -1.5, -0.5), "Δ")
+    maybe = claims.greater(Interval(0, -1, 1), "Δ")
+    assert claims.some_of([maybe, yes], "Δ").verdict == claims.SUPPORTED
+    assert claims.some_of([maybe, maybe], "Δ").verdict == claims.INCONCLUSIVE
+    assert claims.some_of([yes, no], "Δ").verdict == claims.NOT_SUPPORTED
+    assert claims.holds(True, "ε̂ ≤ ε", 0.3).verdict == claims.SUPPORTED
+    assert claims.holds(False, "ε̂ ≤ ε", 2.0).verdict == claims.NOT_SUPPORTED
+
+
+def test_a_shared_draw_compares_subsets_of_the_same_examples():
+    rng = np.random.default_rng(4)
+    s, m = _attack(rng, 500, 0.0)
+    s[:, :100] += 3.0 * m[:, :100]  # the first 100 examples are exposed
+    top, rest = np.arange(100), np.arange(100, 500)
+    a, b = metrics.WeightedAttack(s, m, top), metrics.WeightedAttack(s, m, rest)
+    edge = metrics.paired_bootstrap(lambda w: a.measure("auroc", w) - b.measure("auroc", w), 500, n_boot=100)
+    assert edge.value == pytest.approx(metrics.auroc(s[:, top], m[:, top]) - metrics.auroc(s[:, rest], m[:, rest]))
+    assert claims.greater(edge, "Δ AUROC").verdict == claims.SUPPORTED
+
+
+def test_spearman_difference_is_paired_and_matches_scipy():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=400)
+    strong, weak = y + 0.3 * rng.normal(size=400), y + 3.0 * rng.normal(size=400)
+    d = metrics.spearman_diff(strong, weak, y, n_boot=200)
+    expected = stats.spearmanr(strong, y).statistic - stats.spearmanr(weak, y).statistic
+    assert d.value == pytest.approx(expected) and d.lo > 0
+    assert claims.greater(d, "Δ|ρ|").verdict == claims.SUPPORTED
+    same = metrics.spearman_diff(strong, strong, y, n_boot=50)
+    assert tuple(same) == (0.0, 0.0, 0.0)
+    rho = metrics.spearman(weak, y, n_boot=200)
+    assert claims.equivalent(rho, 0.6, "ρ").verdict == claims.SUPPORTED  # |ρ| clearly below 0.6
+
+
+def test_at_most_a_limit():
+    assert claims.at_most(Interval(0.03, 0.02, 0.045), 0.05, "share").verdict == claims.SUPPORTED
+    assert claims.at_most(Interval(0.09, 0.07, 0.11), 0.05, "share").verdict == claims.NOT_SUPPORTED
+    assert claims.at_most(Interval(0.05, 0.03, 0.08), 0.05, "share").verdict == claims.INCONCLUSIVE

@@ -71,11 +71,11 @@ def test_subset_scores_equal_brute_force_loop():
         offline[:, j] = -stats.norm.logsf(x, xo.mean(0), xo.std(0)).mean(-1)
     np.testing.assert_allclose(got["online"], online, rtol=1e-7)
     np.testing.assert_allclose(got["offline"], offline, rtol=1e-7)
-    shared = 0.5 * (var_in.mean(0) + var_out.mean(0))
+    sd_in, sd_out = np.sqrt(var_in.mean(0)), np.sqrt(var_out.mean(0))  # one global σ_in and one σ_out per view
     mu_in = np.stack([ps[m_in[:, j], j].mean(0) for j in range(40)])
     mu_out = np.stack([ps[m_out[:, j], j].mean(0) for j in range(40)])
     x = phi[targets]
-    fixed = (stats.norm.logpdf(x, mu_in, np.sqrt(shared)) - stats.norm.logpdf(x, mu_out, np.sqrt(shared))).mean(-1)
+    fixed = (stats.norm.logpdf(x, mu_in, sd_in) - stats.norm.logpdf(x, mu_out, sd_out)).mean(-1)
     np.testing.assert_allclose(got["online_fixed"], fixed, rtol=1e-7)
 
 
@@ -164,3 +164,17 @@ def test_k_at_and_share_of_full_read_the_tables():
     assert E.share_of_full(curve_table, "all", "auroc", k=2, chance=0.5) == pytest.approx(0.5)
     assert E.share_of_full(curve_table, "all", "auroc", k=4) == pytest.approx(0.65 / 0.7)
     assert np.isnan(E.share_of_full(curve_table, "all", "auroc", k=3))  # no such budget
+
+
+def test_share_at_k_over_repeated_draws():
+    import pandas as pd
+
+    rows = [{"variant": "online_fixed", "group": "g", "k": 64, "rep": 0, "full": True, "auroc": 0.9}]
+    rows += [
+        {"variant": "online_fixed", "group": "g", "k": 2, "rep": r, "full": False, "auroc": a}
+        for r, a in enumerate([0.86, 0.88, 0.90, 0.82])
+    ]
+    share = E.share_at_k(pd.DataFrame(rows), "g", "auroc", k=2, chance=0.5)
+    assert share.value == pytest.approx(np.mean([0.9, 0.95, 1.0, 0.8]))
+    assert 0.8 <= share.lo < share.value < share.hi <= 1.0
+    assert all(np.isnan(E.share_at_k(pd.DataFrame(rows), "g", "auroc", k=8)))

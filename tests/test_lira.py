@@ -59,6 +59,10 @@ def test_scores_match_formulas_for_one_target():
     np.testing.assert_allclose(
         scores["offline_fixed"][0], -stats.norm.logsf(x, ref["mean_out"], sd_fixed).mean(-1), rtol=1e-6
     )
+    # online, fixed variance: one global σ_in and one global σ_out (TF Privacy's compute_score_lira), kept apart
+    sd_in_fixed = np.sqrt(ref["var_in"].mean(0))
+    fixed = stats.norm.logpdf(x, ref["mean_in"], sd_in_fixed) - stats.norm.logpdf(x, ref["mean_out"], sd_fixed)
+    np.testing.assert_allclose(scores["online_fixed"][0], fixed.mean(-1), rtol=1e-6)
 
 
 def test_planted_signal_is_found_near_the_optimum():
@@ -82,3 +86,10 @@ def test_too_few_shadow_models_and_unknown_variant():
         L.lira(phi, keep, online=False)
     phi6, keep6 = _planted(k=6, n=20)
     assert L.lira(phi6, keep6).shape == (6, 20)  # leave-one-out leaves 2 IN and 2 OUT models
+
+
+def test_pool_size_is_checked_before_training():
+    L.check_n_shadow(6)
+    L.check_n_shadow(4, online=False)
+    with pytest.raises(ValueError, match="n_shadow ≥ 6"):
+        L.check_n_shadow(4)

@@ -6,6 +6,7 @@ Each test that executes a notebook starts a Jupyter kernel (a few seconds); the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import socket
@@ -20,7 +21,17 @@ import pytest
 
 from mia_lib.__main__ import main, make_parser
 from mia_lib.book import errors, layout, overview, page_note, report
-from mia_lib.book.params import command_line, notebook_parameters, parse_params, parse_value
+from mia_lib.book.params import (
+    UNKNOWN,
+    changed_parameters,
+    check_parameters,
+    command_line,
+    describe_changes,
+    notebook_parameters,
+    parse_params,
+    parse_value,
+    wrap_command,
+)
 
 GOOD_NB = """\
 # %% [markdown]
@@ -121,9 +132,37 @@ def test_cli_usage_errors(tmp_path, capsys):
     assert "notebook not found" in capsys.readouterr().err
     assert main(["book", "--root", str(tmp_path)]) == 2
     assert "_toc.yml" in capsys.readouterr().err
+    assert main(["html", "--root", str(tmp_path)]) == 2
+    assert "_toc.yml" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:  # -p with one argument: argparse's own error
         main(["run", str(nb), "-p", "x"])
     assert exc.value.code == 2
+    assert not (tmp_path / "_build").exists()
+
+
+def test_unknown_parameter_is_rejected_before_anything_runs(tmp_path, capsys):
+    nb = write(tmp_path / "notebooks" / "01_toy.py", GOOD_NB)
+    earlier = write(tmp_path / "_build" / "executed" / "01_toy.ipynb", "{}")
+    assert main(["run", str(nb), "-p", "n_shadw", "8", "-p", "lr", "0.5", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "error: unknown parameter 'n_shadw' (did you mean 'n_shadow'?) for notebooks/01_toy.py" in err
+    assert "its parameters are n_shadow (default 4), dataset (default 'mnist5k'), lr (default 0.1)" in err
+    assert "Nothing was run." in err
+    assert earlier.read_text() == "{}" and not (tmp_path / "results").exists()  # the earlier output is kept
+    assert [p.name for p in earlier.parent.iterdir()] == ["01_toy.ipynb"]  # no temp file either
+    with pytest.raises(errors.RunnerError, match="unknown parameters 'a', 'b'"):
+        check_parameters({"a": 1, "b": 2}, {"x": 0}, "nb.py")
+    with pytest.raises(errors.RunnerError, match="no cell tagged parameters"):
+        check_parameters({"a": 1}, {}, "nb.py")
+    check_parameters({"x": 1}, {"x": 0}, "nb.py")  # a known name: no error
+
+
+def test_the_issue_typo_on_a_real_chapter_is_rejected(tmp_path, capsys):
+    """`python -m mia_lib run notebooks/01_lira_and_memorization.py -p n_shadw 8` (issue 13): exit 2, no kernel."""
+    chapter = Path(__file__).resolve().parents[1] / "notebooks" / "01_lira_and_memorization.py"
+    assert main(["run", str(chapter), "-p", "n_shadw", "8", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter 'n_shadw' (did you mean 'n_shadow'?)" in err and "n_shadow (default " in err
     assert not (tmp_path / "_build").exists()
 
 
@@ -246,6 +285,10 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
         meta["command"]
         == "python -m mia_lib run notebooks/01_toy.py --quick -p n_shadow 256 -p dataset digits -p lr 0.5"
     )
+    assert meta["quick"] is True
+    assert meta["defaults"] == {"n_shadow": 4, "dataset": "mnist5k", "lr": 0.1, "quick": False}
+    assert set(meta["fingerprint"]) == {"source_sha256", "library_sha256"}
+    assert meta["fingerprint"]["source_sha256"] == hashlib.sha256(nb.read_bytes()).hexdigest()
     assert meta["wall_time_s"] > 0
     assert meta["device"] in {"cpu", "cuda"}
     assert meta["hardware"]["cpu_count"] >= 1
@@ -261,7 +304,8 @@ def test_run_success_injects_parameters_and_records_metadata(tmp_path):
     tagged = [i for i, c in enumerate(nb_out.cells) if page_note.RUN_INFO_TAG in c.metadata.get("tags", [])]
     assert tagged == [1, len(nb_out.cells) - 1]
     assert nb_out.cells[0].source.startswith("# A toy chapter")
-    assert meta["command"] in nb_out.cells[1].source
+    assert wrap_command(meta["command"]) in nb_out.cells[1].source  # wrapped to fit the code column
+    assert "This page was run with `n_shadow = 256` (default `4`), `dataset = 'digits'`" in nb_out.cells[1].source
     assert "{download}`01_toy.py <../../notebooks/01_toy.py>`" in nb_out.cells[1].source
     names = {o["metadata"]["scrapbook"]["name"]: o["data"] for o in nb_out.cells[-1].outputs}
     assert set(names) == {"mia_run_wall_time", "mia_run_hardware", "mia_run_finished"}
@@ -388,6 +432,15 @@ def test_add_run_info_puts_note_under_the_title_and_glue_at_the_end():
     note, glue_cell = nb.cells[1], nb.cells[-1]
     assert note.cell_type == "markdown" and page_note.RUN_INFO_TAG in note.metadata["tags"]
     text = note.source
+    # the run has n_shadow = 16, not the default 4: a one-line notice first, then the re-run note
+    notice, text = text.split("\n\n", 1)
+    assert notice.splitlines() == [
+        ":::{admonition} Not the default run",
+        f":class: warning {page_note.CUSTOM_RUN_CLASS}",
+        "This page was run with `n_shadow = 16` (default `4`), not the book's defaults. "
+        "`python -m mia_lib run notebooks/01_toy.py` restores them.",
+        ":::",
+    ]
     assert text.startswith(":::{admonition} Re-run this page") and text.rstrip().endswith(":::")
     assert f"```bash\n{RUN_META['command']}\n```" in text
     for key in ("mia_run_wall_time", "mia_run_hardware", "mia_run_finished"):
@@ -400,7 +453,7 @@ def test_add_run_info_puts_note_under_the_title_and_glue_at_the_end():
     assert "{download}`01_toy.ipynb <01_toy.ipynb>`" in text
     # the scaled-up example is a valid command line: full size, GPU, full data, twice the models
     example = text.split("For example:")[1].split("```bash\n")[1].split("\n```")[0]
-    args = make_parser().parse_args(shlex.split(example)[3:])
+    args = make_parser().parse_args(shlex.split(example.replace("\\\n", " "))[3:])  # shell continuations
     assert not args.quick
     assert parse_params(args.params) == {
         "n_shadow": 32,
@@ -426,8 +479,25 @@ def test_add_run_info_without_title_or_knobs():
     page_note.add_run_info(nb, meta, notebook_parameters(nb))
     text = nb.cells[0].source
     assert page_note.RUN_INFO_TAG in nb.cells[0].metadata["tags"]  # no H1: at the very top
+    assert text.startswith(":::{admonition} Re-run this page")  # default values: no notice
     assert "Quick mode" not in text and "To scale it up" not in text and "{download}" not in text
     assert "Every knob" not in text
+
+
+def test_parameter_notice_names_only_values_that_differ():
+    defaults = {"n_shadow": 128, "dataset": "digits", "lr": 0.1, "flag": False, "quick": False}
+    meta = {"notebook": "notebooks/01_x.py", "parameters": {"n_shadow": 128, "lr": 0.1, "quick": True}}
+    assert page_note.parameter_notice(meta, defaults) == ""  # the defaults, passed explicitly, and quick mode
+    meta["parameters"] = {"n_shadow": 64, "dataset": "mnist", "lr": 0.1, "flag": 0}
+    line = page_note.parameter_notice(meta, defaults).splitlines()[2]
+    assert line.startswith(
+        "This page was run with `n_shadow = 64` (default `128`), `dataset = 'mnist'` (default `'digits'`), "
+        "`flag = 0` (default `False`), not the book's defaults."
+    )
+    assert changed_parameters({"lr": 1}, {"lr": 1.0}) == {}  # -p lr 1 is the default 1.0
+    assert changed_parameters({"n": True}, {"n": 1}) == {"n": (True, 1)}  # a bool is not a number
+    assert changed_parameters({"n": 2}, None) == {"n": (2, UNKNOWN)}  # defaults not recorded
+    assert describe_changes({"n": (2, UNKNOWN)}) == "`n = 2`"
 
 
 def write_chapter(root: Path, stem: str, results: dict | None, meta: dict | None) -> None:
@@ -472,10 +542,15 @@ def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
             "xs": [1, 2],
             **many,
         },
-        {"parameters": {"quick": True, "n_shadow": 8}, "wall_time_s": 12.34},
+        {"parameters": {"quick": True, "n_shadow": 8}, "wall_time_s": 12.34},  # no defaults recorded
     )
     write_chapter(tmp_path, "02_b", {"big": 12345.6, "tiny": 0.00097384, "flag": False}, None)
-    write_chapter(tmp_path, "03_c", None, {"parameters": {}, "wall_time_s": 61.0})
+    write_chapter(
+        tmp_path,
+        "03_c",
+        None,
+        {"parameters": {"n_shadow": 128, "seed": 3}, "defaults": {"n_shadow": 128, "seed": 0}, "wall_time_s": 61.0},
+    )
     write_chapter(tmp_path, "99_overview", {"n_chapters": 3}, {"parameters": {}, "wall_time_s": 1.0})
 
     assert layout.toc_documents(tmp_path) == [
@@ -492,23 +567,41 @@ def test_results_overview_in_toc_order_with_headline_numbers(tmp_path):
     assert [k for k, _ in a.numbers] == ["auroc", "n", "ok", "name", "nan"]  # saved order, bookkeeping left out
     assert a.numbers[:4] == [("auroc", 0.61234), ("n", 1797), ("ok", True), ("name", "a|b")]
     assert a.n_more == 10  # k0..k9
-    assert (a.mode, a.wall_time_s) == ("quick, -p n_shadow 8", 12.34)
-    assert (b.mode, b.wall_time_s, b.has_results) == (None, None, True)
-    assert (c.mode, c.has_results, c.numbers) == ("default", False, [])
+    assert (a.mode, a.wall_time_s, a.changed) == ("quick, -p n_shadow 8", 12.34, {"n_shadow": (8, UNKNOWN)})
+    assert (b.mode, b.wall_time_s, b.has_results, b.changed) == (None, None, True, {})
+    assert (c.mode, c.has_results, c.numbers) == ("default, -p seed 3", False, [])  # n_shadow 128 is the default
+    assert c.changed == {"seed": (3, 0)}
 
     md = overview.results_markdown(chapters).splitlines()
     assert md[0] == "| chapter | run | result | value |"
     assert md[2] == "| {doc}`/_build/executed/02_b` | not run | `big` | 12,346 |"
     assert md[3] == "|  |  | `tiny` | 0.000974 |" and md[4] == "|  |  | `flag` | no |"
-    assert md[5] == "| {doc}`/_build/executed/01_a` | quick, -p n_shadow 8, 12.3 s | `auroc` | 0.612 |"
+    assert md[5] == "| {doc}`/_build/executed/01_a` | quick, **custom:** `n_shadow = 8`, 12.3 s | `auroc` | 0.612 |"
     assert "|  |  | `name` | a\\|b |" in md and "|  |  | `ok` | yes |" in md and "|  |  | `n` | 1,797 |" in md
     assert "|  |  | `nan` | n/a |" in md and "|  |  | ... 10 more in `results/01_a.json` |  |" in md
-    assert md[-1] == "| {doc}`/_build/executed/03_c` | default, 1 min 01 s | no `results/03_c.json` |  |"
+    assert md[-1] == (
+        "| {doc}`/_build/executed/03_c` | default, **custom:** `seed = 3` (default `0`), 1 min 01 s "
+        "| no `results/03_c.json` |  |"
+    )
     assert sum(line.count("{doc}") for line in md) == 3
 
 
 def test_format_value():
     assert [
         overview.format_value(v)
-        for v in (True, 0, 1797, 0.5, 0.59004, 23.0087, 1234.5, float("nan"), float("inf"), "x")
-    ] == ["yes", "0", "1,797", "0.5", "0.59", "23", "1,234", "n/a", "∞", "x"]
+        for v in (True, 0, 1797, 0.5, 0.59004, 23.0087, 1234.5, float("nan"), float("inf"), "x", None, "-inf")
+    ] == ["yes", "0", "1,797", "0.5", "0.59", "23", "1,234", "n/a", "∞", "x", "n/a", "−∞"]
+
+
+def test_wrapped_commands_fit_the_code_column_and_mean_the_same():
+    import shlex
+
+    cmd = command_line(
+        "notebooks/06_differential_privacy.py",
+        {"n_shadow": 256, "dataset": "cifar10", "data_dir": "/data", "model": "cnn32", "device": "cuda"},
+        quick=False,
+    )
+    wrapped = wrap_command(cmd)
+    assert len(wrapped.splitlines()) > 1 and max(len(line) for line in wrapped.splitlines()) <= 72
+    assert shlex.split(wrapped.replace("\\\n", " ")) == shlex.split(cmd)
+    assert wrap_command("python -m mia_lib run notebooks/04.py") == "python -m mia_lib run notebooks/04.py"

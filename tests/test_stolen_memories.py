@@ -159,6 +159,10 @@ def test_stolen_memories_finds_members_of_a_tiny_pool(tiny_pool):
     assert res["practice_scores"].shape == (4, 300) and res["layer_names"] == ["input", "hidden"]
     assert res["features"].shape == (4, 300, 2, 3) and res["layer_scores"].shape == (4, 300, 2)
     assert metrics.bootstrap_ci(res["scores"], keep, n_boot=100)["auroc"].lo > 0.5
+    cal = res["calibration"]  # one scorer: fitted on practice models 1 and 3, scoring 0, 2 and the targets
+    assert cal["practice_scores"].shape == (2, 300) and cal["target_scores"].shape == (4, 300)
+    assert (cal["practice_member"] == tiny_pool.keep[[0, 2]]).all()
+    np.testing.assert_allclose(cal["practice_scores"], res["practice_scores"][[0, 2]])
     with pytest.raises(ValueError):
         sm.stolen_memories(tiny_pool, target_ids=[4, 5], practice_ids=[3, 4])
 

@@ -10,9 +10,12 @@ N(μ_in, σ_in²) over models that trained on n, N(μ_out, σ_out²) over models
   low-FPR region.)
 * **offline, two-sided** (Carlini et al.'s code): score = −mean_a log N(φ_t; μ_out, σ_out²)
 
-With **fixed variance**, σ² is one number per (target, view): the mean over examples of the per-example variances
-(IN and OUT pooled for online, OUT for offline), i.e. residual variance around each example's own mean; the
-reference code uses the raw spread of all IN values instead. Means are averages (the reference code uses medians).
+With **fixed variance**, the per-example variances are replaced by global ones, one per (target, view): σ_in² is the
+mean over examples of the per-example IN variances and σ_out² that of the OUT variances, i.e. the residual variance
+around each example's own mean, kept **separately** for IN and OUT as TF Privacy's ``compute_score_lira`` does
+(online uses both, offline σ_out² only). Carlini et al.'s plotting code uses one spread, that of the IN values, for
+both sides; with σ_in ≠ σ_out (members' φ is tighter) the two give different scores. Means are averages (the
+reference code uses medians).
 Averages let us use sum-minus-self statistics, which is what keeps this O(K·N) instead of O(K²·N).
 
 Protocol: a target's statistics never include the target itself. Statistics are summed over the shadow models
@@ -89,6 +92,26 @@ def _check_counts(m: dict, online: bool) -> None:
             )
 
 
+#: Online LiRA needs 2 IN and 2 OUT shadow models per example after leaving the target out: on a balanced pool
+#: (each example IN for K/2 models) that is K/2 − 1 ≥ 2.
+MIN_SHADOW_ONLINE = 6
+
+
+def check_n_shadow(n_shadow: int, online: bool = True) -> None:
+    """Fail early, before any training, when a pool of ``n_shadow`` models is too small for leave-one-out LiRA.
+
+    Raises:
+        ValueError: naming the smallest pool that works. Chapters 1, 3, 6, 7 (setup cells).
+    """
+    least = MIN_SHADOW_ONLINE if online else 4
+    if n_shadow < least:
+        raise ValueError(
+            f"n_shadow = {n_shadow} is too small: {'online' if online else 'offline'} LiRA with the target left out "
+            f"needs at least 2 IN and 2 OUT shadow models per example, i.e. n_shadow ≥ {least} on a balanced pool; "
+            f"run with -p n_shadow {least} or more"
+        )
+
+
 def lira_scores(
     phi: np.ndarray, keep: np.ndarray, target_ids=None, shadow_ids=None, variants=VARIANTS
 ) -> dict[str, np.ndarray]:
@@ -108,14 +131,13 @@ def lira_scores(
     m = loo_moments(phi, keep, target_ids, shadow_ids)
     _check_counts(m, online=any(v.startswith("online") for v in variants))
     x = m["x"]
-    fixed_out = m["var_out"].mean(1, keepdims=True)
-    fixed_both = 0.5 * (m["var_in"].mean(1, keepdims=True) + fixed_out)
+    fixed_in, fixed_out = m["var_in"].mean(1, keepdims=True), m["var_out"].mean(1, keepdims=True)
     out = {}
     for v in variants:
         if v == "online":
             s = _log_normal(x, m["mean_in"], m["var_in"]) - _log_normal(x, m["mean_out"], m["var_out"])
         elif v == "online_fixed":
-            s = _log_normal(x, m["mean_in"], fixed_both) - _log_normal(x, m["mean_out"], fixed_both)
+            s = _log_normal(x, m["mean_in"], fixed_in) - _log_normal(x, m["mean_out"], fixed_out)
         elif v in ("offline", "offline_fixed"):
             var = m["var_out"] if v == "offline" else fixed_out
             s = -log_ndtr(-(x - m["mean_out"]) / np.sqrt(var))  # −log Pr[Z > φ], stable in the far tail

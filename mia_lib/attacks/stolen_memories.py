@@ -443,7 +443,10 @@ def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | Non
         each half of the practice models is scored by a meta model fitted on the other half, so the attacker can
         calibrate thresholds on scores it did not fit), ``layer_scores`` [T, N, L] (each layer's unfitted attack),
         ``features`` [T, N, L, 3], ``practice_features`` [P, N, L, 3], ``meta`` (the pipeline fitted on all
-        practice models) and ``layer_names`` [L].
+        practice models), ``layer_names`` [L] and ``calibration``: one scorer for calibrating thresholds, the meta
+        model fitted on one half of the practice models, with its scores on the other half (``practice_scores``,
+        ``practice_member``) and on the targets (``target_scores``), so that a threshold chosen on its practice
+        scores is applied to the very scorer it was chosen for.
 
     Used in chapter 7.
     """
@@ -459,8 +462,10 @@ def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | Non
     meta = fit_meta(f_p, keep_p)
     folds = np.arange(practice.size) % 2 == 0
     cross = np.empty(keep_p.shape)
-    for fold in (folds, ~folds):
-        cross[fold] = meta_scores(fit_meta(f_p[~fold], keep_p[~fold]), f_p[fold])
+    half_meta = {}
+    for i, fold in enumerate((folds, ~folds)):
+        half_meta[i] = fit_meta(f_p[~fold], keep_p[~fold])
+        cross[fold] = meta_scores(half_meta[i], f_p[fold])
     names = layer_names(pool.model(int(targets[0])))
     used = list(range(len(names))) if layers is None else [int(v) for v in layers]
     return {
@@ -471,6 +476,11 @@ def stolen_memories(pool, target_ids, practice_ids, layers=None, seed: int | Non
         "practice_features": f_p,
         "meta": meta,
         "layer_names": [names[i] for i in used],
+        "calibration": {
+            "practice_scores": cross[folds],
+            "practice_member": keep_p[folds],
+            "target_scores": meta_scores(half_meta[0], f_t),
+        },
     }
 
 

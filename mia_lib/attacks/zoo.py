@@ -376,34 +376,108 @@ def cells(long: pd.DataFrame, level: float = 0.001) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def claims(cells_: pd.DataFrame, strongest: str = "lira_online") -> dict:
-    """*Why Train More?*'s §7.1 claims, checked cell by cell on a :func:`cells` table (with a ``source`` column).
+def claims(
+    kept: dict,
+    strongest: str = "lira_online",
+    n_boot: int = 200,
+    seed: int = 0,
+    everyone: str = "All",
+    random: str = "random",
+    singletons: str = "singletons",
+) -> dict:
+    """*Why Train More?*'s §7.1 claims as verdicts of :mod:`mia_lib.claims`, each from a paired bootstrap of AUROC
+    differences (every replicate resamples one pool's examples once, for every attack and group at the same time).
 
-    A claim holds in a cell when the two 95% intervals do not overlap in the claimed direction.
+    1. every attack does better on the under-represented examples than on all examples: AUROC(group) − AUROC(All)
+       per (source, selection, attack);
+    2. singletons are more exposed than a random sample of the under-represented group: AUROC(singletons) −
+       AUROC(random) per (source, attack);
+    3. the ``strongest`` attack (Carlini et al.'s LiRA) outperforms every other attack in every setting:
+       AUROC(strongest) − AUROC(other) on each selection; a tie (an interval reaching 0, e.g. two attacks at 1.0)
+       is not support.
 
+    Args:
+        kept: {source: (scores {attack: [T, N]}, is_member bool [T, N], groups {name: bool [N]})}, one pool per
+            source, ``groups`` holding ``everyone`` and the selections. A group whose pairs are all members or all
+            non-members is skipped.
     Returns:
-        {"under_beats_all": bool Series per row of ``cells_`` (AUROC under > AUROC all),
-        "singletons_beat_random": DataFrame per (attack, source) with bool ``auroc`` and ``tpr`` columns,
-        "best_attack": Series setting → attack with the highest under-represented AUROC,
-        "strongest_is_best": bool Series per setting (``best_attack == strongest``)}.
+        {"under_beats_all": DataFrame (source, selection, attack, diff, verdict),
+        "singletons_beat_random": DataFrame (source, attack, diff, verdict),
+        "strongest": DataFrame (source, selection, rivals — the attacks not detectably weaker —, diff to the
+        closest rival, verdict), "verdicts": {"under_beats_all", "singletons_beat_random", "strongest_everywhere":
+        :class:`mia_lib.claims.Verdict` over all cells}}. Diffs are :class:`mia_lib.metrics.Interval`.
 
     Used in chapter 3.
     """
-    under = cells_["auroc_under_lo"] > cells_["auroc_all_hi"]
-    idx = ["attack", "source"]
-    r = cells_[cells_["selection"] == "random"].set_index(idx)
-    s = cells_[cells_["selection"] == "singletons"].set_index(idx)
-    r, s = r.align(s, join="inner", axis=0)
-    pairs = pd.DataFrame(
-        {"auroc": s["auroc_under_lo"] > r["auroc_under_hi"], "tpr": s["tpr_under_lo"] > r["tpr_under_hi"]}
-    )
-    scored = cells_.dropna(subset=["auroc_under"])
-    best = scored.loc[scored.groupby("setting", sort=False)["auroc_under"].idxmax()].set_index("setting")["attack"]
+    from .. import claims as cl
+
+    under_rows, pair_rows, best_rows = [], [], []
+    for source, (scores, is_member, groups) in kept.items():
+        m = np.atleast_2d(np.asarray(is_member, dtype=bool))
+        usable = {
+            g: sel for g, sel in groups.items() if m[:, np.asarray(sel)].any() and not m[:, np.asarray(sel)].all()
+        }
+        attacks = {a: {g: metrics.WeightedAttack(s, m, sel) for g, sel in usable.items()} for a, s in scores.items()}
+        selections = [g for g in usable if g != everyone]
+
+        def statistic(w, attacks=attacks, selections=selections):
+            auc = {(a, g): wa.measure("auroc", w) for a, per in attacks.items() for g, wa in per.items()}
+            out = {}
+            for a in attacks:
+                for g in selections:
+                    out[("u", g, a)] = auc[(a, g)] - auc[(a, everyone)] if everyone in usable else np.nan
+                    if a != strongest and strongest in attacks:
+                        out[("b", g, a)] = auc[(strongest, g)] - auc[(a, g)]
+                if random in usable and singletons in usable:
+                    out[("s", a)] = auc[(a, singletons)] - auc[(a, random)]
+            return out
+
+        diffs = metrics.paired_bootstrap(statistic, m.shape[1], n_boot, seed=seed)
+        for (kind, *rest), d in diffs.items():
+            if kind == "u":
+                v = cl.greater(d, "AUROC, under-represented − all")
+                under_rows.append({"source": source, "selection": rest[0], "attack": rest[1], "diff": d, "verdict": v})
+            elif kind == "s":
+                v = cl.greater(d, "AUROC, singletons − random sample")
+                pair_rows.append({"source": source, "attack": rest[0], "diff": d, "verdict": v})
+        for g in selections:
+            others = {a: diffs[("b", g, a)] for a in attacks if ("b", g, a) in diffs}
+            if not others:
+                continue
+            verdict = cl.all_of(
+                [cl.greater(d, f"AUROC, {strongest} − {a}") for a, d in others.items()],
+                f"AUROC, {strongest} − the closest other attack",
+            )
+            closest = min(others, key=lambda a: others[a].value)
+            rivals = [a for a, d in others.items() if not d.lo > 0]
+            best_rows.append(
+                {
+                    "source": source,
+                    "selection": g,
+                    "rivals": rivals,
+                    "closest": closest,
+                    "diff": others[closest],
+                    "verdict": verdict,
+                }
+            )
+    under, pairs, best = pd.DataFrame(under_rows), pd.DataFrame(pair_rows), pd.DataFrame(best_rows)
+
+    def overall(table, statistic):
+        return (
+            cl.all_of(table["verdict"], statistic)
+            if len(table)
+            else cl.Verdict(cl.INCONCLUSIVE, statistic, np.nan, (np.nan, np.nan))
+        )
+
     return {
         "under_beats_all": under,
         "singletons_beat_random": pairs,
-        "best_attack": best,
-        "strongest_is_best": best == strongest,
+        "strongest": best,
+        "verdicts": {
+            "under_beats_all": overall(under, "AUROC, under-represented − all (weakest cell)"),
+            "singletons_beat_random": overall(pairs, "AUROC, singletons − random sample (weakest pair)"),
+            "strongest_everywhere": overall(best, f"AUROC, {strongest} − the closest other attack (weakest setting)"),
+        },
     }
 
 

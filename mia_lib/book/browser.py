@@ -4,16 +4,22 @@
 ``executable_path``; no browser is ever downloaded) from ``file://`` with every other request aborted, and reports
 per page (:class:`PageReport`): console errors and uncaught exceptions, requests that failed or left the book folder,
 figure images that are missing or not decoded, math that MathJax did not typeset (or raw ``$$`` left in the text),
-empty glued numbers or leftover glue markup; it saves a full-page screenshot of each page.
+empty glued numbers or leftover glue markup; and the layout a reader gets: a page taller than
+:data:`MAX_PAGE_HEIGHT_PX`, an output block made only of progress-bar text (:func:`progress_only`; issue 12), a code
+cell whose input needs sideways scrolling; it records how many characters the code column shows
+(``code_columns``) and saves a full-page screenshot of each page.
 
 Command line (``make browser-check`` runs it on the default book)::
 
-    python -m mia_lib.book.browser [HTML_DIR] [--root ROOT] [--screenshots DIR] [--json REPORT.json]
+    python -m mia_lib.book.browser [HTML_DIR] [--root ROOT] [--screenshots DIR] [--json REPORT.json] [--width W ...]
 
-It checks the pages named in ``ROOT/_toc.yml`` (default ROOT: two levels above ``HTML_DIR``), writes screenshots
-to ``ROOT/_build/screenshots/`` and exits 0 when every page passes, 1 otherwise, 2 on a usage error (no Chromium,
-no HTML).  When ``unshare -n`` works (root, or user namespaces), it re-runs itself in a network namespace with no
-interface (:func:`netns_prefix`), so the browser has no network at all.
+It checks the pages named in ``ROOT/_toc.yml`` (default ROOT: two levels above ``HTML_DIR``) at a viewport
+:data:`REFERENCE_WIDTH` (1280) px wide, writes screenshots to ``ROOT/_build/screenshots/`` and exits 0 when every
+page passes, 1 otherwise, 2 on a usage error (no Chromium, no HTML).  ``--width`` (repeatable) picks the widths:
+``--width 1280 --width 390`` also checks every page at 390 px (a phone) with screenshots in
+``ROOT/_build/screenshots/390/``; below the reference width the layout rules (height budget, sideways scrolling)
+are reported, not judged.  When ``unshare -n`` works (root, or user namespaces), it re-runs itself in a network
+namespace with no interface (:func:`netns_prefix`), so the browser has no network at all.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import json
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 import sys
@@ -36,10 +43,16 @@ from .layout import display_path, toc_documents
 
 __all__ = [
     "CHROMIUM_FLAGS",
+    "REFERENCE_WIDTH",
+    "MAX_PAGE_HEIGHT_PX",
+    "PROGRESS_LINE",
+    "progress_only",
     "PageReport",
     "find_chromium",
     "book_pages",
     "screenshot_name",
+    "screenshot_folder",
+    "code_columns",
     "check_pages",
     "netns_prefix",
     "main",
@@ -58,6 +71,38 @@ CHROMIUM_FLAGS = (
     "--disable-extensions",
 )
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+#: Viewport width (CSS px) at which the layout rules are judged; narrower widths only report them.
+REFERENCE_WIDTH = 1280
+#: Height budget of a page at :data:`REFERENCE_WIDTH` (document scroll height, CSS px).  A cold build with progress
+#: bars in the pages made chapter 1 44,800 px tall (issue 12); the quick book's pages are far below this.
+MAX_PAGE_HEIGHT_PX = 25_000
+
+#: One line of progress-bar text: tqdm's bar (``12%|█▌   | 3/25``), its time bracket (``[00:01<00:07, 3.1it/s]``),
+#: a rate (``3.1it/s``, ``2.0s/it``, ``4.2epoch/s``), or a bare counter label (``shard 1/2:``, ``epoch 3/10``).
+PROGRESS_LINE = re.compile(
+    r"\d{1,3}%\|"  # tqdm's percentage and bar
+    r"|\[\d+:\d\d(?::\d\d)?(?:<[\d:?]+)?(?:,[^\]]*)?\]"  # tqdm's [elapsed<remaining, rate]
+    # a rate: 3.1it/s, ?it/s, 4.2epoch/s, 2.5s/it
+    r"|[\d?]\s?(?:(?:it|epochs?|shards?|models?|batch(?:es)?|steps?|ex|B|kB|MB)/s|s/(?:it|epoch|shard|model))\b"
+    r"|^[\w .-]{0,40}?\b\d+\s*/\s*\d+\s*:?\s*$"  # nothing but a label and a counter
+)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def progress_only(text: str) -> bool:
+    """Whether an output block's text is nothing but progress-bar lines (:data:`PROGRESS_LINE`), split at newlines
+    and carriage returns (tqdm redraws with ``\\r``), ANSI codes removed; False for a block with no text."""
+    lines = [line.strip() for line in re.split(r"[\r\n]+", _ANSI.sub("", text))]
+    lines = [line for line in lines if line]
+    return bool(lines) and all(PROGRESS_LINE.search(line) for line in lines)
+
+
+def _first_line(text: str, limit: int = 100) -> str:
+    for line in re.split(r"[\r\n]+", _ANSI.sub("", text)):
+        if line.strip():
+            return line.strip()[:limit]
+    return ""
 
 
 def find_chromium() -> str | None:
@@ -97,6 +142,18 @@ class PageReport:
     glue: int = 0  #: glued values (``.pasted-text``, ``.pasted-inline``, ``.pasted-math``)
     empty_glue: int = 0
     glue_markup: list[str] = field(default_factory=list)  #: text snippets with unrendered ``{glue...}`` roles
+    width: int = REFERENCE_WIDTH  #: viewport width (CSS px) of this check
+    height_px: int = 0  #: the document's scroll height at ``width``
+    max_height_px: int = MAX_PAGE_HEIGHT_PX  #: the height budget (judged at widths >= REFERENCE_WIDTH)
+    outputs: int = 0  #: cell output blocks (``.cell_output .output``)
+    progress_outputs: int = 0  #: of those, blocks made only of progress-bar text (:func:`progress_only`)
+    progress_examples: list[str] = field(default_factory=list)  #: the first line of the first few of them
+    code_cells: int = 0  #: code-cell inputs (``.cell_input pre``)
+    wide_code: list[str] = field(default_factory=list)  #: first line of each code cell that scrolls sideways
+    char_width_px: float | None = None  #: width of one monospace character in a code cell
+    code_width_px: float | None = None  #: width of a code cell's text area (clientWidth less padding)
+    code_columns: int | None = None  #: characters a code line shows without sideways scrolling (None: no code)
+    notes: list[str] = field(default_factory=list)  #: layout findings reported but not judged (narrow widths)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -134,7 +191,36 @@ async () => {
     if (/\{glue(:\w+)?\}|\bglue:text`/.test(t)) markup.push(t.trim().slice(0, 80));
   }
   const glue = Array.from(document.querySelectorAll(".pasted-text, .pasted-inline, .pasted-math"));
+  const scroller = document.scrollingElement || document.documentElement;
+  const outputs = Array.from(new Set(document.querySelectorAll(".cell_output .output")));
+  const codes = Array.from(document.querySelectorAll(".cell_input pre"));
+  const firstLine = (t) => ((t || "").split("\n").find((l) => l.trim()) || "").trim().slice(0, 100);
+  const longest = (t) => Math.max(0, ...(t || "").split("\n").map((l) => l.length));
+  const wide = codes.filter((pre) => {
+    const box = pre.closest(".highlight") || pre;
+    return pre.scrollWidth > pre.clientWidth || box.scrollWidth > box.clientWidth;
+  }).map((pre) => `${firstLine(pre.textContent)} (longest line ${longest(pre.textContent)} characters)`);
+  let charWidth = null, codeWidth = null, columns = null;
+  if (codes.length) {
+    const pre = codes[0], probe = document.createElement("span"), n = 200;
+    probe.textContent = "0".repeat(n);
+    probe.style.whiteSpace = "pre";
+    pre.appendChild(probe);
+    charWidth = probe.getBoundingClientRect().width / n;
+    probe.remove();
+    const style = getComputedStyle(pre);
+    codeWidth = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    columns = charWidth > 0 ? Math.floor(codeWidth / charWidth + 1e-6) : null;
+  }
   return {
+    height_px: Math.max(scroller.scrollHeight, document.body ? document.body.scrollHeight : 0),
+    outputs: outputs.length,
+    output_texts: outputs.map((o) => (o.innerText || o.textContent || "").slice(0, 20000)),
+    code_cells: codes.length,
+    wide_code: wide,
+    char_width_px: charWidth === null ? null : Math.round(charWidth * 1000) / 1000,
+    code_width_px: codeWidth,
+    code_columns: columns,
     images: imgs.length,
     broken_images: imgs.filter((i) => !(i.complete && i.naturalWidth > 0 && i.naturalHeight > 0)).map(describe),
     figures: document.querySelectorAll("figure").length,
@@ -199,8 +285,11 @@ def check_pages(
     outside ``html_dir`` is recorded too.  A page passes when it loaded with no console error, no uncaught
     exception and no such request; every image (and every ``<figure>``'s image) is decoded with a non-zero
     natural size; every Sphinx math element holds MathJax output, with no MathJax error and no raw ``$$``,
-    ``\\(``, ``\\[`` or ``\\begin{`` in the text outside code; and every glued value is non-empty with no
-    ``{glue...}`` markup left.  A full-page PNG of each page goes to ``screenshots`` (if given).
+    ``\\(``, ``\\[`` or ``\\begin{`` in the text outside code; every glued value is non-empty with no
+    ``{glue...}`` markup left; and no cell output block holds only progress-bar text (:func:`progress_only`).  At a
+    viewport ``width`` of :data:`REFERENCE_WIDTH` or more, the page must also be at most :data:`MAX_PAGE_HEIGHT_PX`
+    tall and no code-cell input may scroll sideways (``scrollWidth > clientWidth``); narrower, those two go to
+    ``notes`` only.  A full-page PNG of each page goes to ``screenshots`` (if given).
     Raises ``RuntimeError`` when no Chromium is found and ``ImportError`` without Playwright.
     """
     from playwright.sync_api import sync_playwright
@@ -239,7 +328,7 @@ def check_pages(
             context.route("**/*", route)
             taken: list[str] = []
             for doc, file in pages:
-                rep = PageReport(page=doc, file=display_path(file, html_dir))
+                rep = PageReport(page=doc, file=display_path(file, html_dir), width=width)
                 reports.append(rep)
                 if not file.is_file():
                     rep.problems.append(f"no HTML page {rep.file}")
@@ -279,6 +368,9 @@ def _check_one(
     try:
         page.goto(file.as_uri(), wait_until="load")
         seen = page.evaluate(_INSPECT_JS)
+        progress = [text for text in seen.pop("output_texts") if progress_only(text)]
+        rep.progress_outputs = len(progress)
+        rep.progress_examples = [_first_line(text) for text in progress[:5]]
         for key, value in seen.items():
             setattr(rep, key, value)
         if shots is not None:
@@ -329,6 +421,21 @@ def _judge(rep: PageReport) -> None:
         p.append(f"{rep.empty_glue} of {rep.glue} glued value(s) empty")
     if rep.glue_markup:
         p.append(f"unrendered glue markup: {rep.glue_markup[:3]}")
+    if rep.progress_outputs:
+        p.append(
+            f"{rep.progress_outputs} of {rep.outputs} output block(s) hold only progress-bar text (a bar left on in "
+            f"the kernel?): {rep.progress_examples[:3]}"
+        )
+    layout = p if rep.width >= REFERENCE_WIDTH else rep.notes  # judged at the reference width, else reported
+    if rep.height_px > rep.max_height_px:
+        layout.append(
+            f"the page is {rep.height_px:,} px tall at {rep.width} px, over the budget of {rep.max_height_px:,} px"
+        )
+    if rep.wide_code:
+        layout.append(
+            f"{len(rep.wide_code)} code cell(s) scroll sideways at {rep.width} px (the code column shows "
+            f"{rep.code_columns} characters): {rep.wide_code[:5]}"
+        )
 
 
 # --------------------------------------------------------------------------------------- network namespace
@@ -353,12 +460,23 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m mia_lib.book.browser",
         description="Open the built book in headless Chromium from disk with the network off, check every page "
-        "of the toc (console errors, figures, math, glued numbers) and save a screenshot of each.",
+        "of the toc (console errors, figures, math, glued numbers, progress-bar output, page height, code that scrolls "
+        "sideways) and save a screenshot of each.",
     )
     p.add_argument("html_dir", nargs="?", default="_build/html", help="built HTML book (default: _build/html)")
     p.add_argument("--root", help="book root with _toc.yml (default: two levels above HTML_DIR)")
     p.add_argument("--screenshots", help="folder for the PNGs (default: ROOT/_build/screenshots)")
     p.add_argument("--json", dest="json_path", help="also write the per-page report to this JSON file")
+    p.add_argument(
+        "--width",
+        dest="widths",
+        type=int,
+        action="append",
+        metavar="PX",
+        help=f"viewport width in CSS px, repeatable (default: {REFERENCE_WIDTH}); screenshots at {REFERENCE_WIDTH} "
+        "go to the screenshot folder, at any other width W to its subfolder W/ (e.g. --width 1280 --width 390); "
+        f"below {REFERENCE_WIDTH} px the height budget and sideways scrolling are reported, not judged",
+    )
     p.add_argument(
         "--netns",
         choices=["auto", "off"],
@@ -375,6 +493,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     html_dir = Path(args.html_dir).resolve()
     root = Path(args.root).resolve() if args.root else html_dir.parent.parent
+    widths = list(dict.fromkeys(args.widths or [REFERENCE_WIDTH]))
+    if any(w < 200 or w > 8000 for w in widths):
+        print(f"error: --width must be between 200 and 8000 px, got {widths}", file=sys.stderr)
+        return 2
     if not (html_dir / "index.html").is_file() and not any(html_dir.glob("*.html")):
         print(f"error: no built book in {html_dir}; build it first (make book)", file=sys.stderr)
         return 2
@@ -393,33 +515,70 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("note: `unshare -n` is not available here; requests are blocked inside the browser only", flush=True)
     shots = Path(args.screenshots).resolve() if args.screenshots else root / "_build" / "screenshots"
     pages = book_pages(html_dir, root)
-    t0 = time.perf_counter()
-    reports = check_pages(pages, html_dir, shots, chromium=chromium)
     network = "none (network namespace without interfaces)" if args.in_netns else "blocked in the browser"
-    width = max((len(r.page) for r in reports), default=4)
-    print(
-        f"checked {len(reports)} page(s) of {html_dir} in {time.perf_counter() - t0:.1f} s with {chromium}; "
-        f"network: {network}"
-    )
-    for r in reports:
-        status = "ok  " if r.ok else "FAIL"
+    passes = []
+    for w in widths:
+        folder = screenshot_folder(shots, w)
+        t0 = time.perf_counter()
+        reports = check_pages(pages, html_dir, folder, chromium=chromium, width=w)
         print(
-            f"{status} {r.page:<{width}}  figures {r.figures:2d}  math {r.math_typeset:3d}/{r.math:<3d}  "
-            f"glue {r.glue - r.empty_glue:3d}/{r.glue:<3d}  {r.seconds:5.1f} s  {r.screenshot or ''}"
+            f"checked {len(reports)} page(s) of {html_dir} at {w} px in {time.perf_counter() - t0:.1f} s with "
+            f"{chromium}; network: {network}"
         )
-        for problem in r.problems:
-            print(f"     - {problem}")
+        _print_reports(reports)
+        passes.append({"width": w, "screenshots": str(folder), "code_columns": code_columns(reports), "pages": reports})
     if args.json_path:
+        first, *others = passes
         payload = {
             "html_dir": str(html_dir),
             "chromium": chromium,
             "netns": bool(args.in_netns),
-            "pages": [dict(asdict(r), ok=r.ok) for r in reports],
+            "width": first["width"],
+            "max_height_px": MAX_PAGE_HEIGHT_PX,
+            "code_columns": first["code_columns"],
+            "pages": [_as_json(r) for r in first["pages"]],
+            "other_widths": [dict(o, pages=[_as_json(r) for r in o["pages"]]) for o in others],
         }
-        Path(args.json_path).write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    failed = [r.page for r in reports if not r.ok]
-    print(f"{len(reports) - len(failed)} passed, {len(failed)} failed")
+        Path(args.json_path).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+    failed = [f"{r.page} at {o['width']} px" for o in passes for r in o["pages"] if not r.ok]
+    checked = sum(len(o["pages"]) for o in passes)
+    print(f"{checked - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def screenshot_folder(shots: Path, width: int) -> Path:
+    """Where the screenshots at ``width`` go: ``shots`` itself at :data:`REFERENCE_WIDTH`, else ``shots/<width>``."""
+    return shots if width == REFERENCE_WIDTH else shots / str(width)
+
+
+def code_columns(reports: Iterable[PageReport]) -> int | None:
+    """The characters a code line shows on the book's pages: the smallest ``code_columns`` of the pages that have
+    code cells (they share one theme, so they agree); None when no page has one."""
+    found = [r.code_columns for r in reports if r.code_columns is not None]
+    return min(found) if found else None
+
+
+def _as_json(rep: PageReport) -> dict:
+    return dict(asdict(rep), ok=rep.ok)
+
+
+def _print_reports(reports: Sequence[PageReport]) -> None:
+    width = max((len(r.page) for r in reports), default=4)
+    for r in reports:
+        status = "ok  " if r.ok else "FAIL"
+        cols = "-" if r.code_columns is None else str(r.code_columns)
+        print(
+            f"{status} {r.page:<{width}}  figures {r.figures:2d}  math {r.math_typeset:3d}/{r.math:<3d}  "
+            f"glue {r.glue - r.empty_glue:3d}/{r.glue:<3d}  height {r.height_px:6d} px  code columns {cols:>3}  "
+            f"{r.seconds:5.1f} s  {r.screenshot or ''}"
+        )
+        for problem in r.problems:
+            print(f"     - {problem}")
+        for note in r.notes:
+            print(f"     . (reported, not judged at {r.width} px) {note}")
+    columns = code_columns(reports)
+    if columns is not None:
+        print(f"code column: {columns} characters at {reports[0].width} px")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ Pattern (DESIGN.md, "Notebooks")::
 *and* any existing ``_build/executed/<stem>.ipynb`` from an earlier run.  So after a failure there is no executed
 notebook for that chapter at all, and a later ``jupyter-book build`` fails (the toc names a missing document)
 instead of quietly rendering an out-of-date or half-executed page.
+
+**Bad input fails before anything runs.**  A ``-p`` name that is not in the notebook's ``parameters`` cell is a
+:class:`RunnerError` (exit status 2) listing the notebook's parameters (:func:`~mia_lib.book.params.check_parameters`);
+papermill alone would only warn and run with the defaults.  An earlier output is kept then.
+
+**What a run records.**  ``metadata["mia_lib"]``: ``notebook``, ``parameters`` (what was injected, ``quick``
+included), ``quick``, ``defaults`` (the parameters cell's values), ``command``, ``wall_time_s``, ``device``,
+``hardware``, ``finished_utc`` and ``fingerprint`` (:func:`mia_lib.book.stale.fingerprint`: hashes of the source and
+the library, taken before the run), from which ``python -m mia_lib book`` decides whether the chapter is stale.
 """
 
 from __future__ import annotations
@@ -30,7 +39,8 @@ from .errors import NotebookFailed, RunnerError
 from .hardware import _hardware
 from .layout import display_path, executed_path, publish
 from .page_note import add_run_info
-from .params import command_line, notebook_parameters
+from .params import _is_plain, check_parameters, command_line, notebook_parameters
+from .stale import fingerprint
 
 __all__ = ["KERNEL_NAME", "RunResult", "run_notebook"]
 
@@ -102,6 +112,7 @@ def run_notebook(
     quick: bool = False,
     progress_bar: bool = True,
     stream: TextIO | None = None,
+    library: str | os.PathLike | None = None,
 ) -> RunResult:
     """Execute a Jupytext percent notebook and write ``ROOT/_build/executed/<stem>.ipynb`` on success only.
 
@@ -111,6 +122,10 @@ def run_notebook(
     command, the wall time, the torch device and a hostname-free hardware description, and :func:`add_run_info`
     puts a "Re-run this page" admonition under the notebook's title (glued from that metadata).
 
+    ``metadata["mia_lib"]["fingerprint"]`` hashes the source and the library folder ``library`` (default: the
+    ``mia_lib`` package; :func:`mia_lib.book.stale.library_sha256`), for ``book``'s staleness check.
+
+    A ``-p`` name that the notebook's parameters cell does not have raises :class:`RunnerError` before anything runs.
     On failure the temp file and any earlier output for this notebook are deleted, an error paragraph naming the
     notebook and the failing cell's exception is printed to ``stream`` (default stderr), and
     :class:`NotebookFailed` is raised.  A missing notebook raises :class:`RunnerError`.  On success returns a
@@ -130,16 +145,25 @@ def run_notebook(
         raise RunnerError(f"root directory not found: {root}")
 
     params = dict(parameters or {})
-    if quick:
-        params["quick"] = True
     rel_nb = display_path(nb_path, root)
-    out = executed_path(nb_path, root)
-    rel_out = display_path(out, root)
-    command = command_line(rel_nb, params, quick)
 
     import jupytext
     import nbformat
     import papermill
+
+    try:
+        nb, read_error = jupytext.read(nb_path), None
+    except Exception as exc:  # reported as a failed run below, like any other
+        nb, read_error = None, exc
+    defaults = notebook_parameters(nb) if nb is not None else {}
+    if nb is not None:
+        check_parameters(params, defaults, rel_nb)  # a typo fails here, before anything runs
+    if quick:
+        params["quick"] = True
+    out = executed_path(nb_path, root)
+    rel_out = display_path(out, root)
+    command = command_line(rel_nb, params, quick)
+    fp = fingerprint(nb_path, root, library=library)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".ipynb")
@@ -147,12 +171,10 @@ def run_notebook(
     tmp = Path(tmp_name)
     start = time.perf_counter()
     try:
-        try:
-            nb = jupytext.read(nb_path)
-        except Exception as exc:
+        if read_error is not None:
+            exc = read_error
             raise ValueError(f"cannot read it as a Jupytext notebook ({type(exc).__name__}: {exc})") from exc
         nb.metadata["kernelspec"] = dict(_KERNELSPEC)
-        defaults = notebook_parameters(nb)
         with _kernel_environment():
             nb = papermill.execute_notebook(
                 nb,
@@ -168,11 +190,14 @@ def run_notebook(
         nb.metadata["mia_lib"] = {
             "notebook": rel_nb,
             "parameters": params,
+            "quick": bool(params.get("quick", defaults.get("quick", False))),
+            "defaults": {k: v for k, v in defaults.items() if _is_plain(v)},
             "command": command,
             "wall_time_s": round(seconds, 3),
             "device": device,
             "hardware": hardware,
             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "fingerprint": fp,
         }
         pm = nb.metadata.get("papermill", {})
         pm["input_path"], pm["output_path"] = rel_nb, rel_out

@@ -1,6 +1,8 @@
 """The "Re-run this page" note under each executed chapter's title: the exact reproducing command, the run's wall
 time, hardware and date (glued from ``metadata["mia_lib"]`` by a hidden cell at the end), how to scale the run up,
-and download links to the ``.py`` source and the executed ``.ipynb``.
+and download links to the ``.py`` source and the executed ``.ipynb``; above it, for a run with values other than the
+notebook's defaults, a one-line notice (:func:`parameter_notice`: "This page was run with `n_shadow = 64`
+(default `128`) ...").
 
 Injected by :func:`mia_lib.book.execute.run_notebook` from the run's metadata, so that no notebook has to carry it.
 """
@@ -13,12 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from .layout import EXECUTED_DIR
-from .params import command_line
+from .params import changed_parameters, command_line, describe_changes, wrap_command
 
-__all__ = ["RUN_INFO_TAG", "human_seconds", "hardware_text", "run_info_glue", "rerun_admonition", "add_run_info"]
+__all__ = [
+    "RUN_INFO_TAG",
+    "CUSTOM_RUN_CLASS",
+    "human_seconds",
+    "hardware_text",
+    "finished_text",
+    "run_info_glue",
+    "parameter_notice",
+    "rerun_admonition",
+    "add_run_info",
+]
 
 #: Tag of the cells that :func:`add_run_info` adds to an executed notebook (so that they can be found again).
 RUN_INFO_TAG = "mia-run-info"
+#: CSS class of the notice that a page was run with non-default parameters (:func:`parameter_notice`).
+CUSTOM_RUN_CLASS = "mia-custom-run"
 _RUN_INFO_KEYS = ("mia_run_wall_time", "mia_run_hardware", "mia_run_finished")
 _H1 = re.compile(r"^#\s+\S", re.MULTILINE)
 
@@ -55,16 +69,22 @@ def hardware_text(meta: dict[str, Any]) -> str:
     return ", ".join([head] + [r for r in rest if r])
 
 
-def run_info_glue(meta: dict[str, Any]) -> dict[str, str]:
-    """The texts glued for the re-run note: ``{"mia_run_wall_time": "12.3 s", "mia_run_hardware": ...,
-    "mia_run_finished": "2026-01-02 03:04 UTC"}`` from a run's ``metadata["mia_lib"]``."""
+def finished_text(meta: dict[str, Any]) -> str:
+    """When a run finished, from its ``metadata["mia_lib"]["finished_utc"]``: ``2026-01-02 03:04 UTC``
+    (``unknown`` when it was not recorded)."""
     finished = str(meta.get("finished_utc") or "")
     if re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d", finished):
         finished = finished[:10] + " " + finished[11:16] + " UTC"
+    return finished or "unknown"
+
+
+def run_info_glue(meta: dict[str, Any]) -> dict[str, str]:
+    """The texts glued for the re-run note: ``{"mia_run_wall_time": "12.3 s", "mia_run_hardware": ...,
+    "mia_run_finished": "2026-01-02 03:04 UTC"}`` from a run's ``metadata["mia_lib"]``."""
     return {
         "mia_run_wall_time": human_seconds(float(meta.get("wall_time_s") or 0.0)),
         "mia_run_hardware": hardware_text(meta),
-        "mia_run_finished": finished or "unknown",
+        "mia_run_finished": finished_text(meta),
     }
 
 
@@ -99,6 +119,26 @@ def _scale_up(meta: dict[str, Any], defaults: dict[str, Any]) -> tuple[list[str]
     return lines, extra
 
 
+def parameter_notice(meta: dict[str, Any], defaults: dict[str, Any], source: str | None = None) -> str:
+    """MyST text of a one-line warning admonition saying which values of a run (``meta["parameters"]``) differ from
+    the notebook's ``defaults`` (:func:`mia_lib.book.params.changed_parameters`; ``quick`` has its own paragraph in
+    the re-run note), e.g. "This page was run with `n_shadow = 64` (default `128`), not the book's defaults.";
+    ``""`` when every value is a default."""
+    changed = changed_parameters(dict(meta.get("parameters") or {}), defaults)
+    if not changed:
+        return ""
+    notebook = str(meta.get("notebook") or source or "")
+    restore = f" `python -m mia_lib run {notebook}` restores them." if notebook else ""
+    return "\n".join(
+        [
+            ":::{admonition} Not the default run",
+            f":class: warning {CUSTOM_RUN_CLASS}",
+            f"This page was run with {describe_changes(changed)}, not the book's defaults.{restore}",
+            ":::",
+        ]
+    )
+
+
 def rerun_admonition(meta: dict[str, Any], defaults: dict[str, Any], source: str | None = None) -> str:
     """MyST text of the "Re-run this page" admonition for a run's ``metadata["mia_lib"]``.
 
@@ -119,7 +159,7 @@ def rerun_admonition(meta: dict[str, Any], defaults: dict[str, Any], source: str
         "virtualenv, `python` is `.venv/bin/python`):",
         "",
         "```bash",
-        command,
+        wrap_command(command),
         "```",
         "",
         "It took {glue:text}`mia_run_wall_time` on a machine with {glue:text}`mia_run_hardware`, and finished on",
@@ -136,7 +176,7 @@ def rerun_admonition(meta: dict[str, Any], defaults: dict[str, Any], source: str
         lines += ["", "To scale it up:", ""] + [f"- {b}" for b in bullets]
         scaled = {k: v for k, v in params.items() if k != "quick"}
         scaled.update(extra)
-        lines += ["", "For example:", "", "```bash", command_line(notebook, scaled, quick=False), "```"]
+        lines += ["", "For example:", "", "```bash", wrap_command(command_line(notebook, scaled, quick=False)), "```"]
     knobs = [k for k in defaults if k != "quick"]
     if knobs:
         lines += [
@@ -160,15 +200,18 @@ def rerun_admonition(meta: dict[str, Any], defaults: dict[str, Any], source: str
 def add_run_info(nb: Any, meta: dict[str, Any], defaults: dict[str, Any], source: str | None = None) -> Any:
     """Add the re-run note to an executed notebook (an ``nbformat`` node, changed in place; also returned).
 
-    A markdown cell with :func:`rerun_admonition` goes right after the first markdown cell that holds the H1
-    title (at the top when there is none), and a ``remove-cell`` code cell at the end carries the
-    :func:`run_info_glue` values as glue outputs (the same outputs that ``report.glue`` would produce if the cell
-    were run again).  Both cells are tagged :data:`RUN_INFO_TAG`; cells from an earlier call are replaced.
+    A markdown cell with :func:`parameter_notice` (when the run has non-default values) and :func:`rerun_admonition`
+    goes right after the first markdown cell that holds the H1 title (at the top when there is none), and a
+    ``remove-cell`` code cell at the end carries the :func:`run_info_glue` values as glue outputs (the same outputs
+    that ``report.glue`` would produce if the cell were run again).  Both cells are tagged :data:`RUN_INFO_TAG`;
+    cells from an earlier call are replaced.
     """
     import nbformat
 
     nb.cells = [c for c in nb.cells if RUN_INFO_TAG not in c.get("metadata", {}).get("tags", [])]
-    note = nbformat.v4.new_markdown_cell(rerun_admonition(meta, defaults, source), metadata={"tags": [RUN_INFO_TAG]})
+    text = rerun_admonition(meta, defaults, source)
+    notice = parameter_notice(meta, defaults, source)
+    note = nbformat.v4.new_markdown_cell(f"{notice}\n\n{text}" if notice else text, metadata={"tags": [RUN_INFO_TAG]})
     values = run_info_glue(meta)
     code = [
         "# Added by `python -m mia_lib run` after the run: how this page was produced, for the note at the top.",

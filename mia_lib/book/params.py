@@ -1,5 +1,6 @@
-"""Notebook parameters: ``-p KEY VALUE`` values parsed as YAML, the reproducing command line built from them, and
-the defaults read from a notebook's ``parameters`` cell."""
+"""Notebook parameters: ``-p KEY VALUE`` values parsed as YAML, the reproducing command line built from them, the
+defaults read from a notebook's ``parameters`` cell, the check that every ``-p`` name is one of them, and which
+values of a run differ from the defaults (for the page's notice, the results overview and ``book``'s "kept")."""
 
 from __future__ import annotations
 
@@ -11,7 +12,19 @@ import yaml
 
 from .errors import RunnerError
 
-__all__ = ["parse_value", "parse_params", "quote_value", "command_line", "notebook_parameters"]
+__all__ = [
+    "parse_value",
+    "parse_params",
+    "quote_value",
+    "command_line",
+    "notebook_parameters",
+    "check_parameters",
+    "same_value",
+    "changed_parameters",
+    "describe_changes",
+    "flags",
+    "UNKNOWN",
+]
 
 _SCI_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 _PLAIN_TYPES = (str, int, float, bool, type(None), list, dict)
@@ -95,6 +108,22 @@ def command_line(notebook: str, parameters: dict[str, Any], quick: bool) -> str:
     return " ".join(parts)
 
 
+def wrap_command(command: str, width: int = 72) -> str:
+    """A :func:`command_line` broken before ``-p`` options with shell continuations (`` \\``), so that no line is
+    wider than ``width`` where it can be helped: a code block of the page then needs no sideways scrolling. The
+    result runs the same when pasted into a shell."""
+    pieces = command.split(" -p ")
+    lines, current = [], pieces[0]
+    for piece in pieces[1:]:
+        if len(current) + len(piece) + 4 > width - 2:
+            lines.append(current)
+            current = "    -p " + piece
+        else:
+            current += " -p " + piece
+    lines.append(current)
+    return " \\\n".join(lines)
+
+
 def notebook_parameters(nb: Any) -> dict[str, Any]:
     """``{name: default}`` of the cell tagged ``parameters`` of a notebook (``nbformat`` node), in order.
 
@@ -118,3 +147,73 @@ def notebook_parameters(nb: Any) -> dict[str, Any]:
                         continue
             return params
     return {}
+
+
+def check_parameters(parameters: dict[str, Any], defaults: dict[str, Any], notebook: str) -> None:
+    """Raise :class:`RunnerError` (exit status 2) unless every name of ``parameters`` (``-p`` values) is a parameter
+    of the notebook (``defaults``, from :func:`notebook_parameters`); ``notebook`` names it in the message, which
+    lists the notebook's parameters and suggests the closest name (``n_shadw`` → ``n_shadow``).
+
+    Papermill itself only warns ("Passed unknown parameter") and runs with the defaults, so a typo would go unseen.
+    """
+    unknown = [k for k in parameters if k not in defaults]
+    if not unknown:
+        return
+    import difflib
+
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(defaults), n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if defaults:
+        known = "its parameters are " + ", ".join(f"{k} (default {v!r})" for k, v in defaults.items())
+    else:
+        known = "it has no cell tagged parameters, so it takes no -p values"
+    s = "s" if len(unknown) > 1 else ""
+    raise RunnerError(f"unknown parameter{s} {', '.join(hints)} for {notebook}: {known}. Nothing was run.")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether a run's parameter value ``a`` equals ``b`` (a default): ``==``, except that a bool never equals a
+    number (``True == 1`` in Python; ``-p n_shadow true`` is not the default ``n_shadow = 1``)."""
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+#: Marks an unknown default in :func:`changed_parameters` (a run recorded without its notebook's defaults).
+UNKNOWN = object()
+
+
+def changed_parameters(parameters: dict[str, Any], defaults: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]:
+    """``{name: (value, default)}`` for the values of a run (``parameters``) that differ from the notebook's
+    ``defaults`` (:func:`same_value`), in the run's order; ``quick`` is left out (quick mode has its own note).
+    With ``defaults`` None (unknown), every value counts as changed and its default is :data:`UNKNOWN`."""
+    changed: dict[str, tuple[Any, Any]] = {}
+    for key, value in (parameters or {}).items():
+        if key == "quick":
+            continue
+        if defaults is None or key not in defaults:
+            changed[key] = (value, UNKNOWN)
+        elif not same_value(value, defaults[key]):
+            changed[key] = (value, defaults[key])
+    return changed
+
+
+def describe_changes(changed: dict[str, tuple[Any, Any]]) -> str:
+    """MyST text of :func:`changed_parameters`, values as Python literals in code spans:
+    ``n_shadow = 64`` (default ``128``), ``dataset = 'mnist'`` (default ``'digits'``), ..."""
+    parts = []
+    for key, (value, default) in changed.items():
+        text = f"`{key} = {value!r}`"
+        if default is not UNKNOWN:
+            text += f" (default `{default!r}`)"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def flags(parameters: dict[str, Any]) -> str:
+    """The ``-p KEY VALUE ...`` text of ``parameters`` as :func:`command_line` writes it (``quick`` left out)."""
+    return " ".join(f"-p {k} {quote_value(v)}" for k, v in parameters.items() if k != "quick")

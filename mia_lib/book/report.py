@@ -12,11 +12,24 @@ In the notebook's markdown, paste a glued value with the ``glue:text`` role::
 
 ``{glue:text}`name:.3f``` formats at build time instead (only for values glued *without* ``fmt``).  Prefer
 ``glue:text`` over the bare ``{glue}`` role: the bare role renders the Python ``repr``, so a string shows its quotes.
+
+**Results files are strict JSON** (RFC 8259: ``JSON.parse``, ``jq`` and every other parser read them), so the
+non-finite floats that strict JSON lacks are written as:
+
+* NaN → ``null`` (read back as ``None``);
+* +∞ → the string ``"inf"`` and −∞ → the string ``"-inf"`` (:data:`POS_INF`, :data:`NEG_INF`; read back by
+  :func:`load_results` as ``float("inf")`` / ``float("-inf")``).  A string value that is exactly ``"inf"`` or
+  ``"-inf"`` therefore reads back as a float too.  Dict keys are always strings (``{inf: ...}`` → ``"inf"``) and
+  are read back as written.
+
+``json.dumps(..., allow_nan=False)`` guards it: a non-finite float that slipped through raises instead of writing
+``NaN`` or ``Infinity``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import tempfile
@@ -25,7 +38,23 @@ from typing import Any
 
 from . import layout
 
-__all__ = ["glue", "glued", "to_plain", "save_results", "load_results", "results_path", "ci_table"]
+__all__ = [
+    "POS_INF",
+    "NEG_INF",
+    "glue",
+    "glue_verdict",
+    "glued",
+    "to_plain",
+    "to_strict_json",
+    "from_strict_json",
+    "save_results",
+    "load_results",
+    "results_path",
+    "ci_table",
+]
+
+#: How a results file writes +∞ and −∞ (strict JSON has no infinity); NaN is written as ``null``.
+POS_INF, NEG_INF = "inf", "-inf"
 
 #: Raw (plain-Python) value of every name glued in this process, in gluing order.
 _GLUED: dict[str, Any] = {}
@@ -35,9 +64,10 @@ def to_plain(value: Any) -> Any:
     """Convert ``value`` to plain JSON-compatible Python objects.
 
     numpy and torch scalars become ``int``/``float``/``bool``; numpy arrays and torch tensors of any shape become
-    (nested) lists; tuples and sets become lists; dict keys become ``str``; ``pathlib.Path`` becomes ``str``.
-    Non-finite floats stay ``float('nan')``/``inf`` (written as ``NaN``/``Infinity``, which Python's ``json`` reads
-    back).  Anything else that is not a plain JSON type raises ``TypeError``.
+    (nested) lists; tuples (a ``NamedTuple`` such as :class:`mia_lib.metrics.Interval` too) and sets become lists;
+    dict keys become ``str``; ``pathlib.Path`` becomes ``str``.  Non-finite floats stay ``float('nan')``/``inf``
+    (:func:`to_strict_json` maps them for a results file).  Anything else that is not a plain JSON type raises
+    ``TypeError``.
     """
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -69,6 +99,38 @@ def to_plain(value: Any) -> Any:
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [to_plain(v) for v in items]
     raise TypeError(f"cannot convert {type(value).__module__}.{type(value).__qualname__} to plain JSON: {value!r}")
+
+
+def to_strict_json(plain: Any) -> Any:
+    """A :func:`to_plain` value with its non-finite floats replaced for strict JSON: NaN → ``None``, +∞ →
+    :data:`POS_INF` (``"inf"``), −∞ → :data:`NEG_INF` (``"-inf"``), at any depth (dict keys are left alone)."""
+    if isinstance(plain, float):
+        if math.isnan(plain):
+            return None
+        if math.isinf(plain):
+            return POS_INF if plain > 0 else NEG_INF
+        return plain
+    if isinstance(plain, dict):
+        return {k: to_strict_json(v) for k, v in plain.items()}
+    if isinstance(plain, list):
+        return [to_strict_json(v) for v in plain]
+    return plain
+
+
+def from_strict_json(value: Any) -> Any:
+    """Inverse of :func:`to_strict_json` for the infinities: the strings ``"inf"`` / ``"-inf"`` become floats, at
+    any depth (dict keys are left alone); ``None`` (a NaN when written) stays ``None``."""
+    if isinstance(value, str):
+        if value == POS_INF:
+            return math.inf
+        if value == NEG_INF:
+            return -math.inf
+        return value
+    if isinstance(value, dict):
+        return {k: from_strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_strict_json(v) for v in value]
+    return value
 
 
 def glue(name: str, value: Any, fmt: str | None = None) -> Any:
@@ -118,13 +180,14 @@ def save_results(name: str, results: dict, root: str | os.PathLike = ".") -> Pat
     """Write ``results`` to ``root/results/<name>.json`` atomically and return the path.
 
     ``name`` is the notebook's file stem (e.g. ``"01_lira_and_memorization"``).  Values are converted with
-    :func:`to_plain` (numpy/torch scalars and arrays become numbers and lists).  The JSON is written to a temporary
-    file in the same directory and renamed over the target, so a reader never sees a half-written file.
+    :func:`to_plain` (numpy/torch scalars and arrays become numbers and lists) and :func:`to_strict_json` (NaN →
+    ``null``, ±∞ → ``"inf"`` / ``"-inf"``), so the file is strict JSON (module docstring).  The JSON is written to
+    a temporary file in the same directory and renamed over the target, so a reader never sees a half-written file.
     """
     if not isinstance(results, dict):
         raise TypeError(f"results must be a dict, got {type(results).__name__}")
     path = results_path(name, root)
-    text = json.dumps(to_plain(results), indent=2, sort_keys=False) + "\n"
+    text = json.dumps(to_strict_json(to_plain(results)), indent=2, sort_keys=False, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".json.tmp")
     try:
@@ -138,10 +201,12 @@ def save_results(name: str, results: dict, root: str | os.PathLike = ".") -> Pat
 
 
 def load_results(name: str, root: str | os.PathLike = ".") -> dict:
-    """Read ``root/results/<name>.json`` (as written by :func:`save_results`) and return the dict."""
+    """Read ``root/results/<name>.json`` (as written by :func:`save_results`) and return the dict, with ``"inf"`` /
+    ``"-inf"`` read back as ``float("inf")`` / ``float("-inf")`` (:func:`from_strict_json`) and ``null`` as ``None``
+    (a NaN when it was written).  Older files with bare ``NaN`` / ``Infinity`` are still read."""
     path = results_path(name, root)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return from_strict_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{path} does not exist; run the notebook first (python -m mia_lib run notebooks/{name}.py)"
@@ -177,3 +242,13 @@ def ci_table(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"), 
         cis = table[m + "_ci"] if m + "_ci" in table else [None] * len(table)
         out[m] = [cell(v, c) for v, c in zip(table[m], cis)]
     return out
+
+
+def glue_verdict(name: str, verdict, fmt: str = "{:.3f}", **words) -> Any:
+    """Glue a :class:`mia_lib.claims.Verdict` for prose: ``name`` as its verb phrase (``verdict.word(**words)``:
+    "supports" / "does not support" / "is inconclusive on" unless ``yes``/``no``/``unsure`` say otherwise) and
+    ``<name>_stat`` as the statistic it rests on with its CI ("supported: 0.041 [0.020, 0.063]"). Returns the
+    verdict."""
+    glue(name, verdict.word(**words))
+    glue(f"{name}_stat", f"{verdict.statistic} = {verdict.text(fmt).split(': ', 1)[1]}")
+    return verdict
