@@ -142,7 +142,7 @@ report.glue(
     if under_["mean memorization"] > over["mean memorization"]
     else "no more",
 )
-report.glue(
+_ = report.glue(
     "score_cmp",
     "more"
     if under_["median privacy score"] > over["median privacy score"]
@@ -181,7 +181,7 @@ share_below_median = np.mean(
     under_scores <= np.nanmedian(score[group == 0])
 )
 report.glue("share_under_above_p99", share_above, "{:.1%}")
-report.glue("share_under_below_median", share_below_median, "{:.1%}")
+_ = report.glue("share_under_below_median", share_below_median, "{:.1%}")
 # %% [markdown]
 # The median privacy score is {glue:text}`score_median_under` in the under-represented group against
 # {glue:text}`score_median_over` in the over-represented one, and {glue:text}`share_under_above_p99` of the
@@ -452,9 +452,29 @@ plt.show()
 # (or `augmnist`).
 
 # %% tags=["remove-input"]
-report.save_results(
+_ = report.save_results(
     "02_who_is_vulnerable",
     {
+        "headline": [
+            report.headline(
+                "Spearman ρ, memorization vs privacy score",
+                rho["memorization"],
+                "{:.2f}",
+                "Are memorized examples the exposed ones?",
+            ),
+            report.headline(
+                "Spearman ρ, MSP (OOD) vs privacy score",
+                rho["MSP"],
+                "{:.2f}",
+                "Are out-of-distribution examples the exposed ones?",
+            ),
+            report.headline(
+                "|ρ(memorization)| − |ρ(OOD)|, weaker of MSP and Energy",
+                metrics.Interval(beats["all"].value, *beats["all"].ci),
+                "{:.2f}",
+                "Are memorized examples the exposed ones?",
+            ),
+        ],
         "groups": per_group.to_dict(orient="index"),
         "spearman_all": rho,
         "spearman_under": rho_under,

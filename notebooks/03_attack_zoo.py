@@ -346,7 +346,7 @@ for (attack, sel), row in comparison.iterrows():
         f"seed_{key}_auroc_under", row["seed auroc_under"], "{:.2f}"
     )
     report.glue(f"seed_{key}_tpr_under", row["seed tpr_under"], "{:.1%}")
-report.glue("ref_source", ref)
+_ = report.glue("ref_source", ref)
 # %% [markdown]
 # ## Summary
 #
@@ -389,9 +389,27 @@ nested = {
     }
     for a, part in cells.groupby("attack", sort=False)
 }
-report.save_results(
+_ = report.save_results(
     "03_attack_zoo",
     {
+        "headline": [
+            report.headline(
+                "cells where under-represented beats all (AUROC)",
+                f"{claims.tally(under_wins.get('verdict', []))} of "
+                f"{len(under_wins)}",
+                section="What the table says",
+            ),
+            report.headline(
+                "pairs where singletons beat the random sample",
+                f"{claims.tally(pairs.get('verdict', []))} of {len(pairs)}",
+                section="What the table says",
+            ),
+            report.headline(
+                "settings where LiRA online beats every other attack",
+                f"{claims.tally(best.get('verdict', []))} of {len(best)}",
+                section="What the table says",
+            ),
+        ],
         "attacks": nested,
         "tpr_fpr_level": 0.001,
         "setting_sizes": sizes.to_dict(orient="index"),

@@ -122,7 +122,7 @@ llr_mc = report.glue(
     "{:.3f}",
 )
 report.glue("demo_tv_upper", theory.tv_bounds(h2)[1], "{:.3f}")
-report.glue("demo_2h2", 2 * h2, "{:.3f}")
+_ = report.glue("demo_2h2", 2 * h2, "{:.3f}")
 # %% mystnb={"figure": {"caption": "Two Gaussians: the likelihood-ratio test against thresholding the statistic itself, on log-log axes.", "name": "fig-04-llr-roc"}}
 fig, ax = plt.subplots(figsize=(6, 5))
 plotting.roc_loglog(
@@ -147,7 +147,7 @@ report.glue(
     "{:.0f}",
 )
 report.glue("demo_best_phi", best["threshold on φ"], "{:.3f}")
-report.glue(
+_ = report.glue(
     "demo_soft_ok", "holds" if h2 <= soft <= min(2 * h2, tv) else "fails"
 )
 # %% [markdown]
@@ -248,7 +248,7 @@ adv, se_adv = theory.per_example_advantage(llr > 0, shadow.keep[eval_ids])
 ok = np.isfinite(h2_ex) & np.isfinite(adv) & np.isfinite(mem)
 report.glue("n_models", n_models)
 report.glue("n_examples", n_examples)
-report.glue("n_ok", int(ok.sum()))
+_ = report.glue("n_ok", int(ok.sum()))
 # %%
 z = (adv - mem) / np.hypot(se_adv, se_mem)
 violated = ok & (z < -stats.norm.isf(0.05))
@@ -458,7 +458,7 @@ report.glue_verdict("corollary_verdict", corollary, fmt="{:.1%}")
 upper_high = theory.sample_complexity(
     np.median(h2_ex[high]) if high.any() else np.nan, delta
 )[1]
-report.glue("n_upper_high", np.ceil(upper_high), "{:.0f}")
+_ = report.glue("n_upper_high", np.ceil(upper_high), "{:.0f}")
 # %% mystnb={"figure": {"caption": "Predicted number of observations 1/H² per example against memorization, with Corollary 1's cap 2/mem² and the level reached by a pool with no signal.", "name": "fig-04-predicted-count"}}
 fig, ax = plt.subplots(figsize=(6.5, 4.5))
 ax.scatter(
@@ -549,7 +549,7 @@ report.glue(
     np.mean(h2_mvn[both] >= h2_one[both]) if both.any() else np.nan,
     "{:.0%}",
 )
-report.glue(
+_ = report.glue(
     "mvn_median_ratio",
     np.median(h2_mvn[both] / h2_one[both]) if both.any() else np.nan,
     "{:.2f}",
@@ -575,9 +575,29 @@ report.glue(
 #   reach the pool's no-signal level ({glue:text}`floor`). {doc}`Chapter 5 <05_shadow_efficiency>` asks whether shadow-model counts follow.
 
 # %% tags=["remove-input"]
-report.save_results(
+_ = report.save_results(
     "04_theory_bounds",
     {
+        "headline": [
+            report.headline(
+                "share of examples with adv ≥ mem (margin statistic)",
+                metrics.share(adv_m[ok_m] >= mem[ok_m]),
+                "{:.1%}",
+                "A statistic that determines correctness",
+            ),
+            report.headline(
+                "share significantly below adv = mem (margin statistic)",
+                viol_m,
+                "{:.1%}",
+                "A statistic that determines correctness",
+            ),
+            report.headline(
+                "share with 1/H² ≤ 2/mem² (margin statistic)",
+                share_cap_m,
+                "{:.1%}",
+                "How many shadow models",
+            ),
+        ],
         "share_adv_ge_mem": above.value,
         "share_adv_ge_mem_memorized": above_mem.value,
         "share_significantly_below": viol.value,

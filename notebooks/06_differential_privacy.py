@@ -188,7 +188,7 @@ report.glue(
 report.glue("ln2", math.log(2), "{:.2f}")
 report.glue("eps_hi", f"{e_hi:g}")
 report.glue("tpr_demo", 0.01, "{:.0%}")
-report.glue("fpr_needed_hi", (0.01 - delta) / math.exp(e_hi), "{:.1e}")
+_ = report.glue("fpr_needed_hi", (0.01 - delta) / math.exp(e_hi), "{:.1e}")
 # %% [markdown]
 # At ε = {glue:text}`eps_demo`, Yeom's bound allows an accuracy of {glue:text}`yeom_acc_demo` (capped at 1: no
 # promise at all), while the hypothesis-testing bound still caps it at {glue:text}`tight_acc_demo`; an attacker
@@ -248,7 +248,7 @@ report.glue("sigma_hi", setup.loc[label[e_hi], "sigma"], "{:.2f}")
 report.glue("test_acc_nodp", pools[eps_values[0]].test_acc.mean(), "{:.1%}")
 report.glue("test_acc_lo", setup.loc[label[e_lo], "test_acc"], "{:.1%}")
 report.glue("test_acc_hi", setup.loc[label[e_hi], "test_acc"], "{:.1%}")
-report.glue("seconds_pools", seconds_all, "{:.0f}")
+_ = report.glue("seconds_pools", seconds_all, "{:.0f}")
 # %% [markdown]
 # Every pool has {glue:text}`n_shadow` models. Reaching ε = {glue:text}`eps_hi` needs a noise multiplier of
 # σ = {glue:text}`sigma_hi`, and ε = {glue:text}`eps_lo` needs σ = {glue:text}`sigma_lo`. The utility cost is
@@ -288,7 +288,7 @@ report.glue("twin_acc_diff", diff["acc"].mean(), "{:+.2%}")
 report.glue("twin_acc_se", se["acc"], "{:.2%}")
 report.glue("twin_auc_diff", diff["auroc"].mean(), "{:+.4f}")
 report.glue("twin_auc_se", se["auroc"], "{:.4f}")
-report.glue("twin_verdict", "agree" if agree else "differ")
+_ = report.glue("twin_verdict", "agree" if agree else "differ")
 # %% [markdown]
 # Opacus's own accountant reports the same ε for its runs as ours does for the pools (largest difference
 # {glue:text}`twin_eps_gap`). Over the {glue:text}`n_twins` twins, the Opacus-trained model's test accuracy differs
@@ -318,7 +318,7 @@ scores = {
     )["online"]
     for e, p in pools.items()
 }
-report.glue("n_top", int(top.sum()))
+_ = report.glue("n_top", int(top.sum()))
 # %%
 att_rows = []
 for e, p in pools.items():
@@ -820,7 +820,7 @@ report.glue(
 )
 report.glue_verdict("audit_consistent", consistent, yes="is", no="is not")
 report.glue_verdict("look_verdict", look_here, fmt="{:.2f}")
-report.glue("confidence", 1 - alpha, "{:.0%}")
+_ = report.glue("confidence", 1 - alpha, "{:.0%}")
 # %% [markdown]
 # On the non-private pool, the natural canaries certify that training is not ε-DP for any ε below
 # {glue:text}`eps_hat_nodp` ({glue:text}`confidence` confidence); random examples certify only
@@ -860,9 +860,34 @@ report.glue("confidence", 1 - alpha, "{:.0%}")
 # -p n_shadow 256 -p dp_epochs 30 -p dp_batch_size 512`.
 
 # %% tags=["remove-input"]
-report.save_results(
+_ = report.save_results(
     "06_differential_privacy",
     {
+        "headline": [
+            report.headline(
+                "LiRA AUROC without DP",
+                auc.loc[nodp, "all"],
+                section="Attacks against DP models",
+            ),
+            report.headline(
+                f"AUROC change from the noise at ε = {label[e_lo]} "
+                "(vs clip-only twin)",
+                noise_lo,
+                section="Noise or recipe? The clip-only twin",
+            ),
+            report.headline(
+                f"AUROC change from the noise at ε = {label[e_hi]} "
+                "(vs clip-only twin)",
+                noise_hi,
+                section="Noise or recipe? The clip-only twin",
+            ),
+            report.headline(
+                "audit ε̂ on natural canaries, no DP (95% lower bound)",
+                audit.loc[nodp, "eps_hat_canaries"],
+                "{:.2f}",
+                "Auditing",
+            ),
+        ],
         "per_epsilon": {
             label[e].replace("∞", "inf"): {
                 "test_acc": rows[label[e]]["test_acc"],

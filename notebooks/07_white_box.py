@@ -241,7 +241,7 @@ report.glue("n_targets", targets.size)
 report.glue("n_examples", n)
 report.glue("train_acc", shadow_pool.train_acc[targets].mean(), "{:.1%}")
 report.glue("test_acc", shadow_pool.test_acc[targets].mean(), "{:.1%}")
-report.glue("gen_gap", 100 * gap, "{:.1f}")
+_ = report.glue("gen_gap", 100 * gap, "{:.1f}")
 # %%
 n_equal = stolen_memories.fewest_shadows(shadow_pool.keep, shadows)
 n_practice = max(2, (n_equal or shadows.size) - 2)
@@ -403,7 +403,7 @@ rho_gn_loss = metrics.spearman(
 ).value
 report.glue("rho_gn_loss", rho_gn_loss, "{:.3f}")
 _, act_lo, act_hi = table.loc["activation norm", "auroc_ci"]
-report.glue(
+_ = report.glue(
     "act_phrase",
     "carries no detectable signal"
     if act_lo <= 0.5 <= act_hi
@@ -778,7 +778,7 @@ for setting_, key in (
         dp_table.loc[(setting_, "LiRA"), "test_acc"],
         "{:.1%}",
     )
-report.glue(
+_ = report.glue(
     "dp_sm_auroc_small",
     dp_table.loc[(f"ε = {small:g}", "Stolen Memories"), "auroc"],
     "{:.3f}",
@@ -863,9 +863,26 @@ for name, key in (
     )
 
 # %% tags=["remove-input"]
-report.save_results(
+_ = report.save_results(
     "07_white_box",
     {
+        "headline": [
+            report.headline(
+                "Stolen Memories AUROC",
+                table.loc["Stolen Memories", "auroc_ci"],
+                section="White-box against black-box",
+            ),
+            report.headline(
+                "Stolen Memories AUROC − loss attack (paired)",
+                gaps[("sm_vs_loss", "auroc")],
+                section="White-box against black-box",
+            ),
+            report.headline(
+                f"precision achieved when asking {precision_target:.0%}",
+                sm_at["precision_achieved_ci"],
+                section="Calibrated for precision",
+            ),
+        ],
         "sm_auroc": headline["sm_auroc"],
         "sm_tpr_at_0.1pct": headline["sm_tpr_at_0.1pct"],
         "precision_target": precision_target,

@@ -46,7 +46,7 @@ report.glue("n_claims", len(rows))
 report.glue("n_supported", tally["supported"])
 report.glue("n_not_supported", tally["not supported"])
 report.glue("n_inconclusive", tally["inconclusive"])
-report.glue("ledger_file", path.name)
+_ = report.glue("ledger_file", path.name)
 
 # %% [markdown]
 # This build tested {glue:text}`n_claims` claims: {glue:text}`n_supported` supported, {glue:text}`n_not_supported`

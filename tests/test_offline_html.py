@@ -179,14 +179,29 @@ def test_quick_book_chapters_have_rerun_note_and_downloads(quick_book):
 def test_quick_book_results_overview_links_every_chapter(quick_book):
     quick_book.require_success()
     root, html = quick_book.root, quick_book.html
-    stems = [s for s in chapter_stems(root) if s != "99_results_overview"]
-    assert chapter_stems(root)[-1] == "99_results_overview", "the results overview must be the last chapter"
+    pages = ("98_claims", "99_results_overview")
+    stems = [s for s in chapter_stems(root) if s not in pages]
+    assert chapter_stems(root)[-2:] == list(pages), "the claims ledger and the results overview come last"
     source = (html / "_build" / "executed" / "99_results_overview.html").read_text(encoding="utf-8")
-    table = source[source.index("<table") : source.index("</table>")]
+    verdicts, numbers = (source[i : source.index("</table>", i)] for i in _tables(source)[:2])
+    for row in json.loads((root / "results" / "claims.json").read_text()):
+        assert row["claim"] in page_text(verdicts) and row["verdict"] in page_text(verdicts)
     for stem in stems:
-        assert f'href="{stem}.html"' in table, f"the results table does not link {stem}"
+        assert f'href="{stem}.html"' in numbers, f"the results table does not link {stem}"
         results = json.loads((root / "results" / f"{stem}.json").read_text())
-        key, value = next((k, v) for k, v in results.items() if overview._is_headline(k, v))
-        assert key in page_text(table) and overview.format_value(value) in page_text(table)
+        if results.get("headline"):  # the chapter's own numbers in words, with their intervals
+            first = results["headline"][0]
+            assert first["label"] in page_text(numbers) and first["text"] in page_text(numbers)
+        else:
+            key, value = next((k, v) for k, v in results.items() if overview._is_headline(k, v))
+            assert key in page_text(numbers) and overview.format_value(value) in page_text(numbers)
     saved = json.loads((root / "results" / "99_results_overview.json").read_text())
     assert saved["chapters"] == stems and saved["quick_runs"] == stems
+
+
+def _tables(source: str) -> list[int]:
+    out, i = [], source.find("<table")
+    while i >= 0:
+        out.append(i)
+        i = source.find("<table", i + 1)
+    return out

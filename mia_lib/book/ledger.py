@@ -14,7 +14,7 @@ from typing import Sequence
 
 from . import layout, report
 
-__all__ = ["collect", "counts", "markdown", "write"]
+__all__ = ["collect", "counts", "markdown", "summary_markdown", "write"]
 
 #: Verdicts in the order the ledger lists them.
 ORDER = ("supported", "not supported", "inconclusive")
@@ -64,6 +64,16 @@ def markdown(rows: Sequence[dict]) -> str:
             r.get("source", ""),
             f"{{doc}}`{r['chapter'][:2]} <{r['chapter']}>`",
         ]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(rows: Sequence[dict]) -> str:
+    """A short MyST table for the results page: each claim, its verdict and a link to the chapter that tested
+    it (the ledger page has the statistics)."""
+    lines = ["| claim | verdict | tested in |", "|---|---|---|"]
+    for r in rows:
+        cells = [r["claim"], f"**{r['verdict']}**", f"{{doc}}`{r['chapter'][:2]} <{r['chapter']}>`"]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 

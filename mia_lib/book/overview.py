@@ -36,6 +36,8 @@ class ChapterResults:
     #: the run's values that are not the notebook's defaults: ``{name: (value, default)}``
     #: (:func:`mia_lib.book.params.changed_parameters`)
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    #: the chapter's own headline numbers in words (``results["headline"]``, from :func:`mia_lib.book.report.headline`)
+    headline: list[dict] = field(default_factory=list)
 
 
 _BOOKKEEPING = {"config", "quick", "seed", "cwd"}
@@ -95,6 +97,7 @@ def results_overview(
                 mode,
                 wall,
                 changed,
+                list((results or {}).get("headline") or []),
             )
         )
     return chapters
@@ -134,7 +137,8 @@ def results_markdown(chapters: Sequence[ChapterResults]) -> str:
     """One MyST table of every chapter's headline numbers (:func:`results_overview`): columns chapter (a
     ``{doc}`` link, so a missing chapter fails the strict build), run (``default`` or ``quick``, then, for a run
     with values other than the defaults, ``**custom:** `n_shadow = 64` (default `128`)``, then the wall time),
-    result (the key in ``results/<stem>.json``) and value."""
+    result (the chapter's headline numbers in words, with the section that explains them, or else the key in
+    ``results/<stem>.json``) and value (with its 95% interval where the chapter gave one)."""
     rows = ["| chapter | run | result | value |", "|:---|:---|:---|---:|"]
     for ch in chapters:
         link = f"{{doc}}`/{ch.doc}`"
@@ -144,7 +148,11 @@ def results_markdown(chapters: Sequence[ChapterResults]) -> str:
         if ch.wall_time_s is not None:
             run += f", {human_seconds(float(ch.wall_time_s))}"
         entries = [(f"`{k}`" if "`" not in k else k, format_value(v)) for k, v in ch.numbers]
-        if ch.n_more:
+        if ch.headline:
+            entries = [
+                (h["label"] + (f" ({h['section']})" if h.get("section") else ""), h["text"]) for h in ch.headline
+            ]
+        elif ch.n_more:
             entries.append((f"... {ch.n_more} more in `results/{ch.stem}.json`", ""))
         if not ch.has_results:
             entries = [(f"no `results/{ch.stem}.json`", "")]

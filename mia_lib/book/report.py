@@ -39,6 +39,7 @@ from typing import Any
 from . import layout
 
 __all__ = [
+    "headline",
     "POS_INF",
     "NEG_INF",
     "glue",
@@ -244,11 +245,30 @@ def ci_table(table, measures=("auroc", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"), 
     return out
 
 
-def glue_verdict(name: str, verdict, fmt: str = "{:.3f}", **words) -> Any:
+def glue_verdict(name: str, verdict, fmt: str = "{:.3f}", **words) -> None:
     """Glue a :class:`mia_lib.claims.Verdict` for prose: ``name`` as its verb phrase (``verdict.word(**words)``:
     "supports" / "does not support" / "is inconclusive on" unless ``yes``/``no``/``unsure`` say otherwise) and
-    ``<name>_stat`` as the statistic it rests on with its CI ("supported: 0.041 [0.020, 0.063]"). Returns the
-    verdict."""
+    ``<name>_stat`` as the statistic it rests on with its CI ("Δ AUROC = 0.041 [0.020, 0.063]"). Returns nothing,
+    so a cell that ends with it shows nothing."""
     glue(name, verdict.word(**words))
     glue(f"{name}_stat", f"{verdict.statistic} = {verdict.text(fmt).split(': ', 1)[1]}")
-    return verdict
+
+
+def headline(label: str, value: Any, fmt: str = "{:.3f}", section: str = "") -> dict:
+    """One headline number of a chapter for the results page, in words: ``label`` (what it is, with its unit),
+    ``value`` (a number or a :class:`mia_lib.metrics.Interval`, whose bounds become the ``ci``), ``text`` (the
+    value formatted with ``fmt``, with its interval) and the ``section`` of the chapter that explains it. A chapter
+    saves a list of these under ``"headline"`` in its results file."""
+    ci = None
+    if isinstance(value, tuple) and len(value) == 3:  # an Interval
+        value, lo, hi = (float(v) for v in value)
+        if lo == lo and hi == hi:
+            ci = [lo, hi]
+    plain = to_plain(value)
+    if plain is None or (isinstance(plain, float) and plain != plain):
+        text = "n/a"
+    elif isinstance(plain, (int, float)) and not isinstance(plain, bool):
+        text = fmt.format(plain) + ("" if ci is None else f" [{fmt.format(ci[0])}, {fmt.format(ci[1])}]")
+    else:
+        text = str(plain)
+    return {"label": label, "value": plain, "ci": ci, "text": text, "section": section}
