@@ -34,10 +34,11 @@ test: $(STAMP)
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
 # Open the built default book (run `make book` first) in headless Chromium, from disk with the network off, and check
-# the intro and every chapter: console errors, figures, math, glued numbers. Screenshots go to _build/screenshots/.
+# the intro and every chapter: console errors, figures, math, glued numbers, page height, code that scrolls sideways.
+# Screenshots at 1280 px go to _build/screenshots/, at 390 px (a phone) to _build/screenshots/390/.
 # Needs Chromium: `apt-get install -y chromium` (Debian), or MIA_CHROMIUM=/path/to/chrome.
 browser-check: $(STAMP)
-	$(VPY) -m mia_lib.book.browser _build/html
+	$(VPY) -m mia_lib.book.browser _build/html --width 1280 --width 390
 
 bench: $(STAMP)
 	$(VPY) benchmarks/pool_throughput.py

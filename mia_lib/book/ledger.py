@@ -5,9 +5,7 @@ file, ``results/claims.json``, a list of objects with ``claim``, ``source``, ``v
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -81,15 +79,4 @@ def summary_markdown(rows: Sequence[dict]) -> str:
 def write(rows: Sequence[dict], root: str | os.PathLike = ".") -> Path:
     """Write ``rows`` to ``ROOT/results/claims.json`` as a strict-JSON list (NaN → null, ±∞ → "inf"/"-inf"),
     atomically. Returns the path."""
-    path = report.results_path("claims", root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report.to_strict_json(report.to_plain(list(rows))), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".claims.", suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        layout.publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return report.write_strict_json(report.results_path("claims", root), list(rows))

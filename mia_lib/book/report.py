@@ -40,6 +40,7 @@ from . import layout
 
 __all__ = [
     "headline",
+    "write_strict_json",
     "POS_INF",
     "NEG_INF",
     "glue",
@@ -187,10 +188,15 @@ def save_results(name: str, results: dict, root: str | os.PathLike = ".") -> Pat
     """
     if not isinstance(results, dict):
         raise TypeError(f"results must be a dict, got {type(results).__name__}")
-    path = results_path(name, root)
-    text = json.dumps(to_strict_json(to_plain(results)), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return write_strict_json(results_path(name, root), results)
+
+
+def write_strict_json(path: Path, value: Any) -> Path:
+    """Write ``value`` (anything :func:`to_plain` takes) to ``path`` as strict JSON, atomically (a temporary file in
+    the same directory, renamed over the target). Returns ``path``."""
+    text = json.dumps(to_strict_json(to_plain(value)), indent=2, sort_keys=False, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".json.tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json.tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
