@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 BOOK_ARGS ?=
 FRESH ?=
 PYTEST_ARGS ?=
+LAB_ARGS ?=
 
-.PHONY: all book html test bench clean venv browser-check
+.PHONY: all book html test bench clean venv browser-check lab
 
 all: book
 
@@ -39,6 +40,16 @@ test: $(STAMP)
 # Needs Chromium: `apt-get install -y chromium` (Debian), or MIA_CHROMIUM=/path/to/chrome.
 browser-check: $(STAMP)
 	$(VPY) -m mia_lib.book.browser _build/html --width 1280 --width 390
+
+# JupyterLab on the repository, to work through a chapter: notebooks/NN_*.py open as notebooks (Jupytext; its
+# "Jupytext Notebook" viewer is made the default for .py files) and saving writes the .py back. Kernels start in
+# _build/lab/ with the book's pool cache (.cache/mia_lib), so a chapter reuses its pools but leaves results/ alone.
+# Listens on 127.0.0.1 only and prints a URL with its token. Configuration: jupyter_server_config.py, jupytext.toml,
+# jupyterlab_overrides.json. More options: make lab LAB_ARGS="--port 8899 --no-browser".
+lab: $(STAMP)
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp jupyterlab_overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	$(VPY) -m jupyterlab --config=jupyter_server_config.py $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(VPY) benchmarks/pool_throughput.py

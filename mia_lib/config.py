@@ -2,7 +2,8 @@
 
 An :class:`Experiment` says *what* is trained (data, model, recipe, pool size, seed). Its :meth:`Experiment.hash`
 keys the on-disk cache, so two notebooks asking for the same pool share one training run. *Where* it runs (the
-device) and *how it is reported* (progress bars) are not part of the hash.
+device, the Dask scheduler that trains its shards) and *how it is reported* (progress bars) are not part of the hash
+(:data:`NOT_HASHED`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,33 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 MODELS = ("mlp", "cnn32", "cnn64", "resnet9", "resnet18")
 OPTIMIZERS = ("sgd", "adam")
+#: Fields that say where or how a pool is trained, not what it contains: left out of :meth:`Experiment.hash`.
+NOT_HASHED = ("device", "scheduler")
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://\S+$")
+
+
+def scheduler_kind(scheduler: str) -> tuple[str, int | str | None]:
+    """What a ``scheduler`` value means: ``("local", N)`` for ``"local:N"`` (``("local", None)`` for ``"local"``:
+    one worker per GPU, else per CPU core) or ``("address", scheduler)`` for ``"tcp://host:8786"`` and the other
+    Dask protocols. Raises ValueError for anything else."""
+    m = _LOCAL.match(scheduler) if isinstance(scheduler, str) else None
+    if m:
+        n = None if m.group(1) is None else int(m.group(1))
+        if n is not None and n < 1:
+            raise ValueError(f"scheduler 'local:N' needs N >= 1, got {scheduler!r}")
+        return "local", n
+    if isinstance(scheduler, str) and _ADDRESS.match(scheduler):
+        return "address", scheduler
+    raise ValueError(
+        f"scheduler must be None (train in this process), 'local:N' (N worker processes on this machine) or a Dask "
+        f"scheduler address such as 'tcp://host:8786', got {scheduler!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -35,6 +59,10 @@ class Experiment:
         save_params: also cache the stacked parameters of every model (white-box attacks need them).
         seed: master seed; every random choice derives from it.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``; not part of the hash.
+        scheduler: who trains the missing shards (:mod:`mia_lib.distributed`): ``None`` this process, one after
+            the other; ``"local:N"`` a Dask ``LocalCluster`` of N worker processes on this machine (one thread each,
+            one GPU each when there are GPUs); ``"tcp://host:8786"`` an existing Dask cluster. Not part of the hash:
+            every choice gives bitwise-identical pools.
 
     Used in chapters 1, 2, 3, 4, 5, 6, 7.
     """
@@ -57,6 +85,7 @@ class Experiment:
     save_params: bool = False
     seed: int = 0
     device: str = "auto"
+    scheduler: str | None = None
 
     def __post_init__(self):
         errors = []
@@ -75,6 +104,11 @@ class Experiment:
             errors.append("n_under must be >= 1 when an under-represented source is given")
         if self.device not in ("auto", "cpu", "cuda"):
             errors.append(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.scheduler is not None:
+            try:
+                scheduler_kind(self.scheduler)
+            except ValueError as exc:
+                errors.append(str(exc))
         if errors:
             raise ValueError("Invalid Experiment: " + "; ".join(errors) + ".")
 
@@ -83,8 +117,8 @@ class Experiment:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """16-hex-digit SHA-256 of the canonical JSON of every field that changes results (not ``device``)."""
-        fields = {k: v for k, v in self.to_dict().items() if k != "device"}
+        """16-hex-digit SHA-256 of the canonical JSON of every field that changes results (not :data:`NOT_HASHED`)."""
+        fields = {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

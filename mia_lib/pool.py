@@ -12,6 +12,7 @@ is computed from shadow statistics that never include the target itself (see :mo
 from __future__ import annotations
 
 import functools
+import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -132,6 +133,174 @@ def _accuracies(logits: np.ndarray, y: np.ndarray, keep: np.ndarray) -> tuple[np
     return (ok & keep).sum(1) / keep.sum(1), (ok & ~keep).sum(1) / (~keep).sum(1)
 
 
+# --- one shard in the store ------------------------------------------------------------------------------------
+#
+# Shard i of an entry is ``shard_i.npz`` (logits [k,N,A,C], ids [k], seconds), optionally ``params_i.pt``, and the
+# checksum file ``shard_i.json`` written last: a shard is complete when its checksum file is there and every file
+# it covers matches. ``shard_i.claim`` marks a shard that some process is producing right now.
+
+
+def _files(folder: Path, i: int) -> tuple[Path, Path, Path, Path]:
+    """(arrays, params, checksums, claim) of shard ``i``."""
+    return (
+        folder / f"shard_{i:04d}.npz",
+        folder / f"params_{i:04d}.pt",
+        folder / f"shard_{i:04d}.json",
+        folder / f"shard_{i:04d}.claim",
+    )
+
+
+def _load_shard(folder: Path, i: int, ids: np.ndarray, n_examples: int, save_params: bool) -> dict:
+    """Read shard ``i`` and check that it is shard ``i`` of this pool (ids, shapes); raises on any problem."""
+    npz, pt, _, _ = _files(folder, i)
+    arrays = cache.load_arrays(npz)
+    missing = {"logits", "ids", "seconds"} - set(arrays)
+    if missing:
+        raise ValueError(f"{npz.name} lacks {sorted(missing)}")
+    logits = arrays["logits"]
+    if not np.array_equal(arrays["ids"], ids):
+        raise ValueError(f"{npz.name} holds models {arrays['ids'].tolist()}, not {ids.tolist()}")
+    if logits.ndim != 4 or logits.shape[:2] != (len(ids), n_examples) or logits.dtype != np.float32:
+        raise ValueError(
+            f"{npz.name} has logits {logits.dtype} {list(logits.shape)}, not float32 [{len(ids)}, {n_examples}, A, C]"
+        )
+    params = None
+    if save_params:
+        params = cache.load_tensors(pt)
+        wrong = [k for k, v in params.items() if v.shape[:1] != (len(ids),)]
+        if not params or wrong:
+            raise ValueError(f"{pt.name} does not hold {len(ids)} stacked models ({wrong or 'empty'})")
+    return {"logits": logits, "ids": arrays["ids"], "seconds": float(arrays["seconds"]), "params": params}
+
+
+def read_shard(folder: Path, i: int, ids: np.ndarray, n_examples: int, save_params: bool):
+    """Shard ``i`` as the store holds it, verified against its checksums; never raises for a bad file.
+
+    Returns:
+        (state, shard, reason): state ``"ok"`` (shard = {logits, ids, seconds, params, record}), ``"missing"``,
+        ``"unchecked"`` (files without a checksum file: written by older code, or by a writer that died between
+        the two renames) or ``"corrupt"`` (reason says which file and how); shard is None unless ok.
+    """
+    npz, pt, sums, _ = _files(Path(folder), i)
+    record, problems = cache.verify_checksums(sums)
+    if record is None and not problems:
+        if npz.exists():
+            return "unchecked", None, f"{npz} has no checksum file"
+        return "missing", None, ""
+    if not problems and save_params and pt.name not in record["files"]:
+        problems = [f"{sums} does not cover {pt.name}"]
+    if problems:
+        return "corrupt", None, "; ".join(problems)
+    try:
+        shard = _load_shard(Path(folder), i, ids, n_examples, save_params)
+    except Exception as exc:  # a file that matches its checksum but is not this shard: written by other code
+        return "corrupt", None, f"{npz} matches its checksum but cannot be read as shard {i} ({exc})"
+    return "ok", {**shard, "record": record}, ""
+
+
+def _produce(folder, i, ids, cfg, ds, keep, train_shard, dev, progress, desc, worker) -> dict:
+    """Shard ``i`` into the store, the caller holding its claim: kept when already there, adopted when written
+    without a checksum (and readable), else trained; a corrupt shard is moved aside first. Returns the report."""
+    npz, pt, sums, _ = _files(folder, i)
+    report = {"shard": i, "status": "present", "path": str(npz), "host": cache.host(), "pid": os.getpid()}
+    report.update(worker=worker, warnings=[], train_s=0.0, threads=torch.get_num_threads())
+    state, _, reason = read_shard(folder, i, ids, len(ds), cfg.save_params)
+    if state == "ok":
+        return report
+    if state == "unchecked":
+        try:
+            _load_shard(folder, i, ids, len(ds), cfg.save_params)
+        except Exception as exc:
+            reason = f"{npz} cannot be read ({type(exc).__name__}: {exc})"
+        else:  # complete (renamed into place whole) and readable: record its checksums, do not train it again
+            files = [npz, pt] if cfg.save_params else [npz]
+            cache.write_checksums(sums, files, shard=i, ids=[int(ids[0]), int(ids[-1]) + 1], adopted=True)
+            return report
+    if state != "missing":
+        report["warnings"].append(cache.quarantine([sums, npz, pt], f"shard {i} of {folder} is corrupt: {reason}"))
+    t0 = time.perf_counter()
+    logits, state_dict = train_shard(cfg, ds, keep, ids, dev, progress, desc)
+    seconds = time.perf_counter() - t0
+    files = [npz]
+    if cfg.save_params:
+        cache.save_tensors(pt, state_dict)
+        files.append(pt)
+    cache.save_arrays(npz, logits=logits, ids=ids, seconds=np.float64(seconds))
+    meta = dict(shard=i, ids=[int(ids[0]), int(ids[-1]) + 1], seconds=seconds, host=cache.host(), worker=worker)
+    meta["threads"] = torch.get_num_threads()
+    cache.write_checksums(sums, files, **meta)  # last: from here on the shard is complete
+    report.update(status="trained", train_s=seconds)
+    return report
+
+
+def ensure_shard(
+    folder: Path,
+    i: int,
+    ids: np.ndarray,
+    cfg: Experiment,
+    ds: data.Dataset,
+    keep: np.ndarray,
+    train_shard,
+    dev: torch.device,
+    progress: bool | None = None,
+    desc: str = "",
+    *,
+    wait: bool = True,
+    worker: str | None = None,
+    poll_s: float = 0.5,
+) -> dict:
+    """Make shard ``i`` (models ``ids``) complete in the entry ``folder``, training it only if no one has: under its
+    claim (:func:`mia_lib.cache.try_claim`), so two processes asking for the same shard train it once.
+
+    This is the body of every shard, in this process or as a task on a Dask worker (:mod:`mia_lib.distributed`).
+
+    Args:
+        wait: when another live process holds the claim, wait for it (True) or return at once with status
+            ``"busy"`` (False). worker: the Dask worker's address, for the report.
+    Returns:
+        a small report: ``shard``, ``status`` (``"trained"``, ``"present"`` or ``"busy"``), ``path``, ``host``,
+        ``pid``, ``worker``, ``warnings`` (files moved aside), ``train_s``, ``threads`` (torch's, while training).
+    """
+    claim_path = _files(Path(folder), i)[3]
+    while True:
+        claim = cache.try_claim(claim_path)
+        if claim is not None:
+            with claim:
+                return _produce(Path(folder), i, ids, cfg, ds, keep, train_shard, dev, progress, desc, worker)
+        if not wait:
+            return {"shard": i, "status": "busy", "warnings": []}
+        time.sleep(poll_s)  # someone alive is producing it: wait until they release it, or their claim goes stale
+
+
+def _train_here(folder, todo, ranges, cfg, ds, keep, train_shard, progress, shards_bar, on_shard_done) -> dict:
+    """The in-process executor: shards one after the other; those another process is producing are left for a
+    second pass, which waits for them. Returns {shard index: shard read back from the store}."""
+    dev = train.device(cfg.device)
+    busy, out = [], {}
+    for wait, shards in ((False, todo), (True, busy)):
+        for i in shards:
+            desc = f"shard {i + 1}/{len(ranges)}"
+            report = ensure_shard(folder, i, ranges[i], cfg, ds, keep, train_shard, dev, progress, desc, wait=wait)
+            if report["status"] == "busy":
+                busy.append(i)
+                continue
+            for message in report["warnings"]:
+                cache.warn_corrupt(message)
+            out[i] = read_back(folder, i, ranges[i], len(ds), cfg.save_params)
+            shards_bar.update(1)
+            if report["status"] == "trained" and on_shard_done is not None:
+                on_shard_done(i)
+    return out
+
+
+def read_back(folder: Path, i: int, ids: np.ndarray, n_examples: int, save_params: bool) -> dict:
+    """Shard ``i`` just produced, read from the store (:func:`read_shard`); raises CacheError when it is not ok."""
+    state, shard, reason = read_shard(folder, i, ids, n_examples, save_params)
+    if state != "ok":
+        raise cache.CacheError(f"shard {i} was just written to {folder} but cannot be read back: {reason or state}")
+    return shard
+
+
 def load_or_train(
     cfg: Experiment,
     progress: bool | None = None,
@@ -144,12 +313,18 @@ def load_or_train(
 ) -> ShadowPool:
     """Load the pool for ``cfg`` from the cache, training (only) the shards that are missing.
 
+    A cached shard is read only after its checksum matches; a corrupt or truncated one is moved aside (a
+    :class:`mia_lib.cache.CorruptEntryWarning` names it) and trained again. ``cfg.scheduler`` says who trains the
+    missing shards (:mod:`mia_lib.distributed`); the pool is the same, bit for bit, whoever trains it.
+
     Args:
         cfg: the experiment. progress: show tqdm bars (None: :func:`mia_lib.progress.enabled` decides).
-        store: cache root (default :func:`mia_lib.cache.root`).
+        store: cache root (default :func:`mia_lib.cache.root`); with a Dask scheduler, a folder that the client and
+            every worker see at the same path.
         on_shard_done: optional callback ``f(shard_index)`` called after each newly trained shard is saved.
         train_shard: the shard trainer ``f(cfg, dataset, keep, ids, device, progress, desc) -> (logits [k,N,A,C],
-            stacked state)``; default: the non-private recipe. :mod:`mia_lib.dp` passes its DP-SGD trainer.
+            stacked state)``; default: the non-private recipe. :mod:`mia_lib.dp` passes its DP-SGD trainer. With a
+            Dask scheduler it must pickle (a module-level function or a picklable object, not a closure).
         key: cache key (default ``cfg.hash()``); extra_config: more entries for the entry's ``config.json``.
     Returns:
         the :class:`ShadowPool`.
@@ -163,38 +338,50 @@ def load_or_train(
     key = key or cfg.hash()
     folder = cache.entry(key, store)
     cache.save_json(folder / "config.json", {**cfg.to_dict(), **(extra_config or {})})
-    dev = train.device(cfg.device)
-    starts = list(range(0, cfg.n_shadow, cfg.shard_size))
-    todo = [i for i, s in enumerate(starts) if not (folder / f"shard_{i:04d}.npz").exists()]
+    ranges = [np.arange(s, min(s + cfg.shard_size, cfg.n_shadow)) for s in range(0, cfg.n_shadow, cfg.shard_size)]
+    shards, todo = {}, []
+    for i, ids in enumerate(ranges):
+        state, shard, _ = read_shard(folder, i, ids, n, cfg.save_params)
+        if state == "ok":
+            shards[i] = shard
+        else:
+            todo.append(i)  # missing, unchecked or corrupt: ensure_shard sorts it out under the shard's claim
     shards_bar = bar(
-        total=len(starts),
-        initial=len(starts) - len(todo),
+        total=len(ranges),
+        initial=len(ranges) - len(todo),
         progress=progress if todo else False,
         desc=f"pool {key}",
         unit="shard",
     )
-    for i in todo:
-        ids = np.arange(starts[i], min(starts[i] + cfg.shard_size, cfg.n_shadow))
-        t0 = time.perf_counter()
-        logits, state = train_shard(cfg, ds, keep, ids, dev, progress, f"shard {i + 1}/{len(starts)}")
-        seconds = time.perf_counter() - t0
-        if cfg.save_params:
-            cache.save_tensors(folder / f"params_{i:04d}.pt", state)
-        cache.save_arrays(folder / f"shard_{i:04d}.npz", logits=logits, ids=ids, seconds=np.float64(seconds))
-        shards_bar.update(1)
-        if on_shard_done is not None:
-            on_shard_done(i)
-    shards_bar.close()
-    shards = [cache.load_arrays(folder / f"shard_{i:04d}.npz") for i in range(len(starts))]
+    try:
+        if todo and cfg.scheduler is None:
+            shards.update(
+                _train_here(folder, todo, ranges, cfg, ds, keep, train_shard, progress, shards_bar, on_shard_done)
+            )
+        elif todo:
+            from . import distributed
+
+            shards.update(
+                distributed.train_shards(
+                    cfg, store, key, folder, todo, ranges, ds, train_shard, shards_bar, on_shard_done
+                )
+            )
+    finally:
+        shards_bar.close()
+    cache.remove_stale_temporaries(folder)
+    shards = [shards[i] for i in range(len(ranges))]
     logits = np.concatenate([s["logits"] for s in shards])
     seconds = float(sum(s["seconds"] for s in shards))
-    cache.save_json(
-        folder / "manifest.json",
-        {"complete": True, "n_shards": len(starts), "seconds_training": seconds, "logits_shape": list(logits.shape)},
-    )
+    manifest = {
+        "complete": True,
+        "n_shards": len(ranges),
+        "seconds_training": seconds,
+        "logits_shape": list(logits.shape),
+    }
+    manifest["shards_sha256"] = [s["record"]["files"][f"shard_{i:04d}.npz"]["sha256"] for i, s in enumerate(shards)]
+    cache.save_json(folder / "manifest.json", manifest)
     params = None
     if cfg.save_params:
-        parts = [cache.load_tensors(folder / f"params_{i:04d}.pt") for i in range(len(starts))]
-        params = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        params = {k: torch.cat([s["params"][k] for s in shards]) for k in shards[0]["params"]}
     train_acc, test_acc = _accuracies(logits, ds.y.numpy(), keep)
     return ShadowPool(cfg, ds, keep, logits, train_acc, test_acc, seconds, params)

@@ -29,6 +29,7 @@ n_queries = 1  # query views: the image alone, or up to 5 with shifts
 compare_views = 5  # query views in the augmented-query comparison (2 to 5)
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
+scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
 n_boot = 200  # bootstrap replicates for confidence intervals
 quick = False  # CI smoke mode: tiny data, few models, few epochs
 
@@ -53,6 +54,7 @@ cfg = config.Experiment(
     n_queries=n_queries,
     seed=seed,
     device=device,
+    scheduler=scheduler,
 ).quick_if(quick)
 n_boot = metrics.n_boot_for(n_boot, quick)
 tested = []  # the claims this chapter tests, for the claims ledger
@@ -347,7 +349,138 @@ report.ci_table(dec)
 # worth when it is zero). This run {glue:text}`verdict` the claim that highly memorized examples are far more
 # exposed: the claim counts as supported when the 95% bootstrap interval of the *difference* (top decile − rest,
 # both measured on each resampled set of examples) lies above zero; here {glue:text}`verdict_stat`.
+
+# %% [markdown]
+# ## Exercises
 #
+# The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them.
+#
+# **Exercise 1.1 (sixteen shadow models).** Carlini et al. recommend a *fixed* variance when shadow models are
+# few. Give LiRA only 8 IN and 8 OUT shadow models per example (16 models in all) and compare its four variants
+# (online and offline, with per-example or fixed variance) with the same variants on every shadow candidate.
+# Which variant degrades first, and why? Hint: `efficiency.sweep(..., ks=[8])` scores exactly this from the
+# cached pool, on fixed targets.
+
+# %% tags=["hide-input"]
+from mia_lib import efficiency
+
+ex1_targets = np.arange(n_models - n_models // 4, n_models)
+ex1_shadows = np.arange(n_models - n_models // 4)
+ex1_side = np.minimum(
+    shadow.keep[ex1_shadows].sum(0), (~shadow.keep[ex1_shadows]).sum(0)
+)
+ex1_k = min(8, int(ex1_side.min()))
+ex1_sweep = efficiency.sweep(
+    shadow.phi,
+    shadow.keep,
+    ex1_targets,
+    ex1_shadows,
+    {"all": np.ones(n_examples, bool)},
+    ks=[ex1_k],
+    n_rep=5,
+    variants=efficiency.VARIANTS,
+    seed=seed,
+)
+ex1_auc = ex1_sweep.groupby(["variant", "full"])["auroc"].mean().unstack()
+ex1_drop = (ex1_auc[True] - ex1_auc[False]).sort_values(ascending=False)
+ex1_names = {
+    "online": "online, per-example variance",
+    "online_fixed": "online, fixed variance",
+    "offline": "offline, per-example variance",
+    "offline_fixed": "offline, fixed variance",
+}
+ex1_worst = ex1_drop.index[0]
+report.glue("ex1_k", ex1_k)
+report.glue("ex1_models", 2 * ex1_k)
+report.glue("ex1_full", 2 * int(np.median(ex1_side)))
+report.glue("ex1_worst", ex1_names[ex1_worst])
+report.glue(
+    "ex1_drops",
+    "; ".join(f"{ex1_names[v]} {d:.3f}" for v, d in ex1_drop.items()),
+)
+_ = report.glue(
+    "ex1_why",
+    "With k values per side, a per-example variance is estimated from k "
+    "numbers: it is noisy, and where it comes out too small the Gaussian "
+    "test is overconfident. A fixed variance pools the spread of every "
+    "example, so it loses less."
+    if ex1_worst in ("online", "offline")
+    else "Here a fixed-variance variant loses most: the per-example "
+    "variances still carry information at this budget (members' φ is "
+    "tighter than non-members'), which a shared variance cannot see.",
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# With {glue:text}`ex1_k` IN and {glue:text}`ex1_k` OUT shadow models per example ({glue:text}`ex1_models` in
+# all, against about {glue:text}`ex1_full` for the full set of candidates), the AUROC falls by
+# {glue:text}`ex1_drops` (full minus few, mean of 5 random draws). The variant that degrades first is
+# **{glue:text}`ex1_worst`**. {glue:text}`ex1_why` {doc}`Chapter 5 <05_shadow_efficiency>` runs the whole
+# sweep over the number of shadow models.
+# ```
+#
+# **Exercise 1.2 (a threshold per class).** The loss attack uses one threshold for every example. Song and
+# Mittal instead learn one threshold per class from shadow models. Learn per-class loss thresholds on the first
+# half of the pool (`threshold.class_thresholds`), score the targets of the second half with $\tau_y - \ell$, and
+# compare with the global loss attack on the same targets (paired bootstrap of the AUROC difference).
+
+# %% tags=["hide-input"]
+ex2_tau = threshold.class_thresholds(
+    shadow.loss[:half], shadow.keep[:half], shadow.y
+)
+ex2_scores = ex2_tau[shadow.y] - shadow.loss[targets]
+ex2_member = shadow.keep[targets]
+ex2_diff = metrics.bootstrap_diff(
+    (ex2_scores, ex2_member),
+    (loss_h, ex2_member),
+    "auroc",
+    n_boot,
+    seed=seed,
+)
+report.glue(
+    "ex2_auc_class", metrics.auroc(ex2_scores, ex2_member), "{:.3f}"
+)
+report.glue("ex2_auc_global", metrics.auroc(loss_h, ex2_member), "{:.3f}")
+report.glue("ex2_diff", ex2_diff.text())
+_ = report.glue(
+    "ex2_word",
+    {
+        "better": "is better than",
+        "worse": "is worse than",
+    }.get(claims.compare(ex2_diff), "is not detectably different from"),
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# The per-class thresholds give an AUROC of {glue:text}`ex2_auc_class`, against {glue:text}`ex2_auc_global` for
+# one global threshold on the same targets: the class-conditional attack {glue:text}`ex2_word` the global one
+# (difference {glue:text}`ex2_diff`). Within a class both attacks rank the examples in the same order; a
+# threshold per class only shifts whole classes against each other, so it helps exactly as much as the classes
+# differ in their typical loss.
+# ```
+#
+# **Exercise 1.3 (how many models does memorization need?).** The split-half correlation above uses two halves
+# of the whole pool. Recompute it on the first quarter of the pool only (`memorization.split_half` on
+# `shadow.correct[:m]`, `shadow.keep[:m]`). How much less stable is the estimate?
+
+# %% tags=["hide-input"]
+ex3_m = max(n_models // 4, 4)
+_, _, ex3_r = memorization.split_half(
+    shadow.correct[:ex3_m], shadow.keep[:ex3_m]
+)
+report.glue("ex3_half", ex3_m // 2)
+report.glue("ex3_r", ex3_r, "{:.3f}")
+_ = report.glue("ex3_half_full", n_models // 2)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# With {glue:text}`ex3_half` models per half the two estimates correlate at $r$ = {glue:text}`ex3_r`, against
+# {glue:text}`mem_split_half_r` with {glue:text}`ex3_half_full` per half. Each half's estimate of an example is a
+# difference of two shares, each over about half of that half's models, so its noise shrinks like one over
+# the square root of the number of models, and two noisier estimates correlate less.
+# ```
+
+# %% [markdown]
 # ## Summary
 #
 # - A pool of {glue:text}`n_shadow` models, each trained on half of {glue:text}`n_examples` examples, gives every

@@ -32,6 +32,7 @@ epochs = 40  # training epochs per model
 n_queries = 1  # query views: the image alone, or up to 5 with shifts
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
+scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
 n_boot = 200  # bootstrap replicates for confidence intervals
 quick = False  # CI smoke mode: tiny data, few models, few epochs
 
@@ -66,6 +67,7 @@ cfg = config.Experiment(
     save_params=True,
     seed=seed,
     device=device,
+    scheduler=scheduler,
 ).quick_if(quick)
 n_boot = metrics.n_boot_for(n_boot, quick)
 tested = []  # the claims this chapter tests, for the claims ledger
@@ -433,7 +435,93 @@ plt.show()
 # %% [markdown]
 # The under-represented group makes up {glue:text}`share_under_overall` of the data but
 # {glue:text}`top_bin_share_under` of the examples with memorization above 0.5.
+
+# %% [markdown]
+# ## Exercises
 #
+# The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them.
+#
+# **Exercise 2.1 (why two halves?).** This chapter estimates memorization on the first half of the pool and the
+# privacy score on the second. Estimate memorization on the *second* half instead, the same models as the
+# privacy score, and recompute its Spearman correlation with the privacy score. What changes, and why is the
+# chapter's choice the honest one?
+
+# %% tags=["hide-input"]
+with np.errstate(invalid="ignore", divide="ignore"):
+    ex1_mem_same = memorization.memorization(
+        shadow.correct, shadow.keep, eval_ids
+    )
+ex1_rho = metrics.spearman(ex1_mem_same, score, n_boot, seed=seed)
+ex1_split = rho["memorization"]
+report.glue("ex1_rho_same", ex1_rho.text("{:.2f}"))
+report.glue("ex1_rho_split", ex1_split.text("{:.2f}"))
+ex1_up = ex1_rho.value > ex1_split.value
+report.glue("ex1_word", "raises it" if ex1_up else "does not raise it")
+_ = report.glue(
+    "ex1_why",
+    "Here it comes out higher, as shared noise makes it."
+    if ex1_up
+    else f"With {len(eval_ids)} models per half that noise is small "
+    "enough not to show here.",
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# On the same models, memorization and the privacy score correlate at ρ = {glue:text}`ex1_rho_same`, against
+# {glue:text}`ex1_rho_split` on disjoint halves: sharing the models {glue:text}`ex1_word`. Both are computed from
+# the same models' outputs on the same example, so their estimation noise is shared: a model that happens to fit an
+# example well raises both its correctness gap (memorization) and its IN confidence (privacy score).
+# {glue:text}`ex1_why` Disjoint halves guarantee, whatever the pool size, that the correlation is one between the
+# two properties, not between two readings of the same random draw.
+# ```
+#
+# **Exercise 2.2 (how reliable is the privacy score?).** A correlation with the privacy score can only be as
+# high as the privacy score is repeatable. Compute the privacy score on the first half of the pool as well
+# (`memorization.privacy_score(shadow.phi[sel_ids], shadow.keep[sel_ids])`) and correlate the two halves.
+
+# %% tags=["hide-input"]
+with np.errstate(invalid="ignore", divide="ignore"):
+    ex2_score_a = memorization.privacy_score(
+        shadow.phi[sel_ids], shadow.keep[sel_ids]
+    )
+ex2_rho = metrics.spearman(ex2_score_a, score, n_boot=n_boot, seed=seed)
+report.glue("ex2_rho", ex2_rho.text("{:.2f}"))
+report.glue("ex2_ceiling", np.sqrt(max(ex2_rho.value, 0.0)), "{:.2f}")
+_ = report.glue("ex2_n_half", len(sel_ids))
+
+# %% [markdown]
+# ```{dropdown} Solution
+# The privacy scores of the two halves ({glue:text}`ex2_n_half` models each) correlate at
+# ρ = {glue:text}`ex2_rho`. That is the test-retest reliability of the measure of exposure itself. By the
+# classical attenuation argument, even a perfect predictor of the exposure that both halves measure would
+# correlate with one half's noisy privacy score at only about the square root of that, here
+# {glue:text}`ex2_ceiling`. Read the chapter's ρ for memorization ({glue:text}`rho_mem`) against this ceiling
+# rather than against 1.
+# ```
+#
+# **Exercise 2.3 (inside the majority).** Does memorization track exposure only because it separates the two
+# groups? Restrict the correlation to the over-represented group (`group == 0`).
+
+# %% tags=["hide-input"]
+ex3_over = group == 0
+ex3_rho = metrics.spearman(
+    mem[ex3_over], score[ex3_over], n_boot=n_boot, seed=seed
+)
+ex3_rho_msp = metrics.spearman(
+    ood["msp"][ex3_over], score[ex3_over], n_boot=n_boot, seed=seed
+)
+report.glue("ex3_rho", ex3_rho.text("{:.2f}"))
+_ = report.glue("ex3_rho_msp", ex3_rho_msp.text("{:.2f}"))
+
+# %% [markdown]
+# ```{dropdown} Solution
+# Within the over-represented group alone, memorization correlates with the privacy score at
+# ρ = {glue:text}`ex3_rho` and the MSP score at ρ = {glue:text}`ex3_rho_msp` (over all examples:
+# {glue:text}`rho_mem` and {glue:text}`rho_msp`). A correlation that survives inside one group is not an effect
+# of mixing two groups with different averages: it says which examples *of the majority* are exposed.
+# ```
+
+# %% [markdown]
 # ## Summary
 #
 # - In a mixture of {glue:text}`n_over` MNIST digits and {glue:text}`n_under` digits from another source, the

@@ -43,6 +43,7 @@ attacks = [
 ]
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
+scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
 n_boot = 200  # bootstrap replicates for confidence intervals
 quick = False  # CI smoke mode: tiny data, few models, few epochs
 
@@ -68,6 +69,7 @@ base = config.Experiment(
     save_params=True,
     seed=seed,
     device=device,
+    scheduler=scheduler,
 )
 cfgs = {
     None: base.quick_if(quick)
@@ -347,6 +349,116 @@ for (attack, sel), row in comparison.iterrows():
     )
     report.glue(f"seed_{key}_tpr_under", row["seed tpr_under"], "{:.1%}")
 _ = report.glue("ref_source", ref)
+
+# %% [markdown]
+# ## Exercises
+#
+# The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them. Both
+# use the last pool of the loop above, `shadow` (the mixture with the last source), and its `target_ids`.
+#
+# **Exercise 3.1 (what is a singleton?).** The singletons are the under-represented examples with memorization
+# above τ = {glue:text}`tau_`. Choose them with τ = 0.2 and τ = 0.6 as well (`vulnerability.singletons`, on the
+# first half of the pool) and measure online LiRA on each choice. How does τ trade the size of the group against
+# its exposure?
+
+# %% tags=["hide-input"]
+ex1_lira = lira.lira_scores(
+    shadow.phi, shadow.keep, target_ids, variants=["online"]
+)["online"]
+ex1_member = shadow.keep[target_ids]
+ex1_rows = []
+for ex1_tau in sorted({0.2, tau, 0.6}):
+    ex1_sel = vulnerability.singletons(
+        shadow.correct, shadow.keep, shadow.group == 1, ex1_tau, sel_ids
+    )[0]
+    ex1_rows.append(
+        {
+            "tau": ex1_tau,
+            "n": int(ex1_sel.sum()),
+            **(
+                metrics.summary(
+                    ex1_lira[:, ex1_sel], ex1_member[:, ex1_sel]
+                )
+                if ex1_sel.any()
+                else {"auroc": np.nan, "tpr_at_0.1pct_fpr": np.nan}
+            ),
+        }
+    )
+ex1_auc = [r["auroc"] for r in ex1_rows if np.isfinite(r["auroc"])]
+report.glue(
+    "ex1_rows",
+    "; ".join(
+        f"τ = {r['tau']:g}: {r['n']} singletons, AUROC {r['auroc']:.3f}, "
+        f"TPR at 0.1% FPR {r['tpr_at_0.1pct_fpr']:.3f}"
+        for r in ex1_rows
+    ),
+)
+report.glue(
+    "ex1_trend",
+    "rises with it"
+    if len(ex1_auc) > 1 and all(np.diff(ex1_auc) >= 0)
+    else "does not rise steadily with it",
+)
+_ = report.glue("ex1_source", str(cfgs[list(cfgs)[-1]].under))
+
+# %% [markdown]
+# ```{dropdown} Solution
+# On the mixture with the {glue:text}`ex1_source` source: {glue:text}`ex1_rows` ("nan": no example passed the
+# threshold). A higher τ keeps fewer examples, each more memorized, and here LiRA's AUROC on the group
+# {glue:text}`ex1_trend`; the smaller the group, the wider the interval of anything measured on it. A result
+# about "singletons" means something only together with its τ and the size of the group it leaves.
+# ```
+#
+# **Exercise 3.2 (tuning RMIA).** Offline RMIA approximates the missing IN models with a coefficient $a$, here
+# fixed at 0.3. Tune $a$ the way Privacy Meter does, by attacking one model that is not a target
+# (`rmia.tune_offline_a`, reference model `sel_ids[0]`), then attack the targets with the tuned value. Does
+# tuning pay?
+
+# %% tags=["hide-input"]
+from mia_lib.attacks import rmia
+
+ex2_a, ex2_grid = rmia.tune_offline_a(
+    shadow.logits, shadow.keep, shadow.y, reference_id=int(sel_ids[0])
+)
+ex2_scores = {
+    a: rmia.rmia(shadow.logits, shadow.keep, shadow.y, target_ids, a=a)
+    for a in (0.3, ex2_a)
+}
+ex2_diff = metrics.bootstrap_diff(
+    (ex2_scores[ex2_a], ex1_member),
+    (ex2_scores[0.3], ex1_member),
+    "auroc",
+    n_boot,
+    seed=seed,
+)
+report.glue("ex2_a", ex2_a, "{:g}")
+report.glue(
+    "ex2_auroc_default",
+    metrics.auroc(ex2_scores[0.3], ex1_member),
+    "{:.3f}",
+)
+report.glue(
+    "ex2_auroc_tuned",
+    metrics.auroc(ex2_scores[ex2_a], ex1_member),
+    "{:.3f}",
+)
+report.glue("ex2_diff", ex2_diff.text())
+_ = report.glue(
+    "ex2_word",
+    {"better": "pays", "worse": "hurts"}.get(
+        claims.compare(ex2_diff), "makes no detectable difference"
+    ),
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# On the reference model the best $a$ is {glue:text}`ex2_a`. On the targets, offline RMIA reaches an AUROC of
+# {glue:text}`ex2_auroc_tuned` with it, against {glue:text}`ex2_auroc_default` with $a$ = 0.3: tuning
+# {glue:text}`ex2_word` (paired difference {glue:text}`ex2_diff`). The tuning itself is cheap (no training,
+# one reference model), but one model is a noisy judge: only the paired interval on the targets says whether
+# the value it picked carries over.
+# ```
+
 # %% [markdown]
 # ## Summary
 #

@@ -30,6 +30,7 @@ mvn_views = 5  # query views, multivariate comparison (chapter 1's pool)
 mem_min = 0.1  # "memorized" means memorization above this
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
+scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
 n_mc = 200_000  # Monte Carlo draws per distribution (two Gaussians)
 delta = 0.05  # error probability for the sample-complexity bounds
 quick = False  # CI smoke mode: tiny data, few models, few epochs
@@ -52,6 +53,7 @@ cfg = config.Experiment(
     n_queries=n_queries,
     seed=seed,
     device=device,
+    scheduler=scheduler,
 ).quick_if(quick)
 n_mc, mvn_views = (
     (20_000, min(mvn_views, 2)) if quick else (n_mc, mvn_views)
@@ -561,7 +563,103 @@ _ = report.glue(
 # a full covariance from a few dozen models: with membership shuffled (no signal), the median $H^2$ is
 # {glue:text}`mvn_null` for the multivariate fit against {glue:text}`one_null` for the univariate one. More views
 # need more shadow models before their extra information shows.
+
+# %% [markdown]
+# ## Exercises
 #
+# The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them.
+#
+# **Exercise 4.1 (equal spreads).** In the two-Gaussian example, the likelihood-ratio test beat "IN if $\phi$ is
+# large" at 0.1% FPR. Make IN as wide as OUT, $\mathcal N(1.5, 1)$ against $\mathcal N(0, 1)$, and compare the
+# two tests again. What happens, and why?
+
+# %% tags=["hide-input"]
+ex1_in = rng.normal(mu_in, 1.0, n_mc)
+ex1_member = np.r_[np.ones(n_mc, bool), np.zeros(n_mc, bool)]
+ex1_tests = {
+    "llr": np.r_[
+        theory.gaussian_llr(ex1_in, mu_in, 1.0, mu_out, var_out),
+        theory.gaussian_llr(x_out, mu_in, 1.0, mu_out, var_out),
+    ],
+    "phi": np.r_[ex1_in, x_out],
+}
+ex1_tpr = {
+    name: metrics.tpr_at_fpr(*metrics.roc(s, ex1_member), 0.001)
+    for name, s in ex1_tests.items()
+}
+report.glue("ex1_tpr_llr", ex1_tpr["llr"], "{:.2%}")
+_ = report.glue("ex1_tpr_phi", ex1_tpr["phi"], "{:.2%}")
+
+# %% [markdown]
+# ```{dropdown} Solution
+# At 0.1% FPR the likelihood-ratio test now finds {glue:text}`ex1_tpr_llr` of the members and the threshold on
+# $\phi$ {glue:text}`ex1_tpr_phi`: the same. With equal variances the log-likelihood ratio
+# $\log p(\phi) - \log q(\phi) = (\mu_{in} - \mu_{out})\phi/\sigma^2 + \text{const}$ increases with $\phi$, so
+# both tests order the draws identically and have the same ROC curve. The LLR test gained before only because
+# the OUT distribution was *wider*: its extreme values of $\phi$ came from non-members, and only a test that
+# knows the two spreads can discount them. This is why LiRA estimates a variance at all.
+# ```
+#
+# **Exercise 4.2 (a stricter error).** Recompute the table of observation counts for an error probability of
+# 0.01 instead of {glue:text}`delta`. By what factor does the exact count grow, and does it depend on the
+# separation?
+
+# %% tags=["hide-input"]
+ex2_factor = {
+    shift: np.ceil((2 * stats.norm.isf(0.01) / shift) ** 2)
+    / np.ceil((2 * stats.norm.isf(delta) / shift) ** 2)
+    for shift in counts.index
+}
+ex2_bounds = theory.sample_complexity(
+    theory.hellinger2_gaussian(0.0, 1.0, 1.0, 1.0), 0.01
+)
+report.glue(
+    "ex2_factors",
+    ", ".join(f"{f:.2f} (shift {s:g})" for s, f in ex2_factor.items()),
+)
+report.glue(
+    "ex2_z_ratio",
+    (stats.norm.isf(0.01) / stats.norm.isf(delta)) ** 2,
+    "{:.2f}",
+)
+ex2_lo, ex2_hi = ex2_bounds
+_ = report.glue("ex2_bounds", f"{ex2_lo:.0f} to {ex2_hi:.0f}")
+
+# %% [markdown]
+# ```{dropdown} Solution
+# The exact count grows by a factor of {glue:text}`ex2_factors`: about $(z_{0.01}/z_{\delta})^2$ =
+# {glue:text}`ex2_z_ratio` whatever the separation (up to rounding), because the error of $n$ observations is
+# $\Phi(-\sqrt n\,\mathrm{shift}/2)$ and only $\sqrt n$ times the shift enters. Lemma 2's bounds for a shift of 1
+# at error 0.01 are {glue:text}`ex2_bounds` observations. A smaller error costs a constant factor (a logarithm
+# of $1/\delta$); a smaller separation costs $1/H^2$.
+# ```
+#
+# **Exercise 4.3 (only the memorized).** Theorem 2 matters most where memorization is large. Restrict the
+# held-out check of adv ≥ mem to the examples with memorization above 0.5, for $\phi$ and for the margin.
+
+# %% tags=["hide-input"]
+ex3_phi = ok & (mem > 0.5)
+ex3_margin = ok_m & (mem > 0.5)
+report.glue("ex3_n", int(ex3_phi.sum()))
+report.glue("ex3_n_margin", int(ex3_margin.sum()))
+report.glue(
+    "ex3_share_phi",
+    metrics.share(adv[ex3_phi] >= mem[ex3_phi]).text("{:.1%}"),
+)
+_ = report.glue(
+    "ex3_share_margin",
+    metrics.share(adv_m[ex3_margin] >= mem[ex3_margin]).text("{:.1%}"),
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# Among the {glue:text}`ex3_n` examples with memorization above 0.5, the held-out advantage is at least
+# memorization for {glue:text}`ex3_share_phi` with $\phi$, and for {glue:text}`ex3_share_margin` of the
+# {glue:text}`ex3_n_margin` with a finite estimate on the margin (95% Wilson intervals). For these examples the bound asks for a large advantage, and a coin-flip test fitted
+# on noise cannot pass it by luck, so this is the sharper version of the chapter's check.
+# ```
+
+# %% [markdown]
 # ## Summary
 #
 # - Two Gaussians confirm the closed forms. The LLR test's advantage is TV ({glue:text}`demo_llr_mc` measured vs

@@ -34,6 +34,7 @@ mem_threshold = 0.5  # "highly memorized": mem above this (on the shadows)
 fraction = 0.95  # k95: the smallest k reaching this share of the full pool
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
+scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
 quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
@@ -65,6 +66,7 @@ cfg = config.Experiment(
     n_queries=n_queries,
     seed=seed,
     device=device,
+    scheduler=scheduler,
 ).quick_if(quick)
 n_rep = 3 if quick else n_rep
 cfg
@@ -400,7 +402,74 @@ report.glue_verdict("claim_verdict", five, fmt="{:.0%}")
 # gain over chance across the whole 95% range of the {glue:text}`n_rep` repeated draws, as not supported when the
 # whole range falls short, and as inconclusive otherwise: {glue:text}`claim_verdict_stat`): a handful of shadow models is enough when the targets are memorized. The low-FPR regime, which Carlini
 # et al. argue is what matters, needs more models for every group, memorized ones included.
+
+# %% [markdown]
+# ## Exercises
 #
+# The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them.
+#
+# **Exercise 5.1 (offline needs only OUT models).** Offline LiRA never uses a model that trained on the
+# example. Does it need fewer shadow models than online LiRA? Compare their $k_{95}$ (95% of the gain over
+# chance, fixed variance) and their full-pool AUROC, for all and for memorized examples. The `k95` table already
+# has every variant of the sweep.
+
+# %% tags=["hide-input"]
+ex1_full = (
+    table[table["full"]].groupby(["variant", "group"])["auroc"].mean()
+)
+ex1_gain = "AUROC gain over chance"
+ex1_text = {}
+for ex1_group in ("all", "memorized"):
+    ex1_text[ex1_group] = "; ".join(
+        f"{v.split('_')[0]}: k95 = "
+        f"{efficiency.k_at(k95, ex1_gain, ex1_group, v):.0f}, "
+        f"full-pool AUROC {ex1_full[(v, ex1_group)]:.3f}"
+        for v in ("online_fixed", "offline_fixed")
+    )
+report.glue("ex1_all", ex1_text["all"])
+_ = report.glue("ex1_mem", ex1_text["memorized"])
+
+# %% [markdown]
+# ```{dropdown} Solution
+# All examples: {glue:text}`ex1_all`. Memorized examples: {glue:text}`ex1_mem`. $k_{95}$ counts models *per
+# side*, and offline LiRA uses only the OUT side, so at the same $k$ it trains half as many models as online LiRA.
+# What it gives up is the IN distribution: for a memorized example, IN and OUT differ most, and online LiRA sees
+# both. Compare the budgets in trained models ($k$ for offline, $2k$ for online) before calling either one cheaper.
+# ```
+#
+# **Exercise 5.2 (what counts as memorized?).** The memorized group is "memorization above
+# {glue:text}`mem_threshold`". Lower the threshold to 0.3 and sweep that group alone (online LiRA, fixed
+# variance). How many examples does it hold, and how many shadow models does it need?
+
+# %% tags=["hide-input"]
+ex2_sel = mem > 0.3
+ex2_table = efficiency.sweep(
+    shadow.phi,
+    shadow.keep,
+    target_ids,
+    shadow_ids,
+    {"mem > 0.3": ex2_sel},
+    n_rep=n_rep,
+    variants=("online_fixed",),
+    seed=seed,
+)
+ex2_k = efficiency.k_to_reach(ex2_table, "auroc", fraction, chance=0.5)
+report.glue("ex2_n", int(ex2_sel.sum()))
+report.glue("ex2_k95", float(ex2_k["k"].iloc[0]), "{:.0f}")
+_ = report.glue(
+    "ex2_full_auroc", float(ex2_k["full_value"].iloc[0]), "{:.3f}"
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# With memorization above 0.3 the group holds {glue:text}`ex2_n` examples (above {glue:text}`mem_threshold`:
+# {glue:text}`n_memorized`); its full-pool AUROC is {glue:text}`ex2_full_auroc` and it reaches 95% of that gain
+# over chance with $k$ = {glue:text}`ex2_k95` shadow model(s) per side (above {glue:text}`mem_threshold`:
+# {glue:text}`k95_gain_mem`; all examples: {glue:text}`k95_gain_all`). The threshold moves the group between the
+# two regimes: the more weakly memorized examples it lets in, the more the group behaves like all examples.
+# ```
+
+# %% [markdown]
 # ## Summary
 #
 # - Sweeping the number of shadow models costs no training: {glue:text}`n_scorings` scorings of

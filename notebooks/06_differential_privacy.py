@@ -39,6 +39,7 @@ alpha = 0.05  # the audit's ε lower bound holds with confidence 1 - alpha
 n_queries = 5  # augmented queries per example
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
+scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
 n_boot = 200  # bootstrap replicates for confidence intervals
 quick = False  # CI smoke mode: tiny data, few models, few epochs
 
@@ -72,6 +73,7 @@ common = dict(
     n_queries=n_queries,
     seed=seed,
     device=device,
+    scheduler=scheduler,
 )
 cfg = config.Experiment(epochs=epochs, **common).quick_if(quick)
 cfg_dp = config.Experiment(
@@ -835,7 +837,74 @@ _ = report.glue("confidence", 1 - alpha, "{:.0%}")
 # interval of ε̂(canaries) − ε̂(random) (resampling each set's examples); a pool where both ε̂ are 0 in every
 # replicate cannot tell, and counts as inconclusive. The claim is supported when some pool shows a gain and none a
 # loss ({glue:text}`look_verdict_stat`).
+
+# %% [markdown]
+# ## Exercises
 #
+# The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them.
+#
+# **Exercise 6.1 (what an average certifies).** Take the best balanced attack accuracy that LiRA reaches on all
+# examples of the non-private pool. For which ε would Yeom's bound, and the tight hypothesis-testing bound,
+# still allow it? Compare with the audit's ε̂ on the natural canaries.
+
+# %% tags=["hide-input"]
+ex1_acc = attacks_df.loc[(nodp, "all"), "attack_accuracy"]
+report.glue("ex1_acc", ex1_acc, "{:.3f}")
+report.glue("ex1_eps_yeom", max(math.log(2 * ex1_acc), 0.0), "{:.2f}")
+_ = report.glue(
+    "ex1_eps_tight", max(math.log(ex1_acc / (1 - ex1_acc)), 0.0), "{:.2f}"
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# Without DP, LiRA's best balanced accuracy on all examples is {glue:text}`ex1_acc`. Yeom's bound
+# $e^\varepsilon/2$ allows it from ε = {glue:text}`ex1_eps_yeom` on, the tight bound
+# $e^\varepsilon/(1+e^\varepsilon)$ from ε = {glue:text}`ex1_eps_tight` on: an attack judged by its accuracy
+# over all examples could only prove that the training is not ε-DP for ε below these. The audit on natural
+# canaries, which looks at low false-positive rates on the examples that leak most, certifies
+# {glue:text}`eps_hat_nodp`. Average accuracy is the wrong lens for privacy, both for attacks and for audits.
+# ```
+#
+# **Exercise 6.2 (how many canaries?).** The audit uses the {glue:text}`ex2_n_can` most memorized examples.
+# Audit the non-private pool with a quarter as many and with twice as many canaries. Why is more not always
+# better?
+
+# %% tags=["hide-input"]
+ex2_most = min(2 * n_can, n_examples)
+ex2_sizes = sorted({max(n_can // 4, 1), n_can, ex2_most})
+ex2_member = base.keep[targets]
+ex2_hat = {
+    m: metrics.epsilon_lower_bound(
+        scores[eps_values[0]][:, ex2_idx],
+        ex2_member[:, ex2_idx],
+        delta=delta,
+        alpha=alpha,
+    )["eps_lower"]
+    for m in ex2_sizes
+    for ex2_idx in [memorization.most_memorized(mem_sel, m)]
+}
+ex2_best = max(ex2_hat, key=ex2_hat.get)
+report.glue(
+    "ex2_best",
+    f"The largest ε̂ comes from {ex2_best} canaries."
+    if ex2_hat[ex2_best] > 0
+    else "None of them certifies a positive ε̂ in this run.",
+)
+report.glue("ex2_n_can", n_can)
+_ = report.glue(
+    "ex2_hat",
+    "; ".join(f"{m} canaries: ε̂ = {e:.2f}" for m, e in ex2_hat.items()),
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# On the non-private pool: {glue:text}`ex2_hat`. Each canary adds trials (one per target model), which tightens
+# the Clopper–Pearson bounds, but the canaries are ranked by memorization, so every added one leaks less than the
+# ones before it. Few canaries give loose bounds on a strong signal, many give tight bounds on a diluted one.
+# {glue:text}`ex2_best`
+# ```
+
+# %% [markdown]
 # ## Summary
 #
 # - ε-DP bounds every membership inference attack, but at the ε values used in practice Yeom's accuracy bound is

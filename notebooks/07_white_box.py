@@ -29,6 +29,7 @@ n_shadow = 128  # first half: the attacker's; second half: targets
 epochs = 40  # training epochs per model
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
+scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
 precision_target = 0.9  # the precision the attacker asks for (headline)
 # precisions asked for in the calibration sweep
 precisions = [0.6, 0.7, 0.8, 0.9, 0.95]
@@ -74,6 +75,7 @@ cfg = config.Experiment(
     save_params=True,
     seed=seed,
     device=device,
+    scheduler=scheduler,
 ).quick_if(quick)
 n_boot = metrics.n_boot_for(n_boot, quick)
 tested = []  # the claims this chapter tests, for the claims ledger
@@ -820,7 +822,76 @@ _ = report.glue(
 # - **Cost and baselines.** The paper compares with the black-box attacks of its time (Shokri et al., Yeom et
 #   al.); we add LiRA, which came later, and count cost in trained models.
 # - **Prior.** Precision is calibrated and measured with members and non-members equally common.
+
+# %% [markdown]
+# ## Exercises
 #
+# The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them.
+#
+# **Exercise 7.1 (do the slices add up?).** Is the meta model, which combines every slice, better than its best
+# slice alone (`sm["layer_scores"][..., i]`)? Compare their AUROC on the same targets (paired bootstrap).
+
+# %% tags=["hide-input"]
+ex1_auc = [
+    metrics.auroc(sm["layer_scores"][..., i], is_member)
+    for i in range(len(sm["layer_names"]))
+]
+ex1_best = int(np.argmax(ex1_auc))
+ex1_diff = metrics.bootstrap_diff(
+    (sm["scores"], is_member),
+    (sm["layer_scores"][..., ex1_best], is_member),
+    "auroc",
+    n_boot,
+    seed=seed,
+)
+report.glue("ex1_slice", sm["layer_names"][ex1_best])
+report.glue("ex1_slice_auroc", ex1_auc[ex1_best], "{:.3f}")
+report.glue("ex1_diff", ex1_diff.text())
+_ = report.glue(
+    "ex1_word",
+    {"better": "adds to", "worse": "loses against"}.get(
+        claims.compare(ex1_diff), "adds nothing detectable to"
+    ),
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# The best single slice is '{glue:text}`ex1_slice`' (AUROC {glue:text}`ex1_slice_auroc`); the meta model
+# reaches {glue:text}`sm_auroc`, so combining the slices {glue:text}`ex1_word` the best one (paired difference
+# {glue:text}`ex1_diff`). The meta model also learns how to weigh the linear, quadratic and bias terms of each
+# slice, which an unfitted slice adds up with equal weights; what it costs is the practice models it is fitted
+# on.
+# ```
+#
+# **Exercise 7.2 (asking for certainty).** Ask every attack for 99% precision instead of
+# {glue:text}`precision_target` (`metrics.calibrated_precision`, same scores as above). How many claims does
+# each attacker still make, and are they right?
+
+# %% tags=["hide-input"]
+ex2_rows = {
+    name: metrics.calibrated_precision(
+        prac, prac_member, target_s, is_member, [0.99], min_positives=10
+    )[0]
+    for name, (prac, prac_member, target_s) in calibrate_on.items()
+}
+_ = report.glue(
+    "ex2_text",
+    "; ".join(
+        f"{name}: {r['n_positive']} claims, precision "
+        f"{r['precision_achieved']:.3f}"
+        for name, r in ex2_rows.items()
+    ),
+)
+
+# %% [markdown]
+# ```{dropdown} Solution
+# Asked for 99% precision: {glue:text}`ex2_text` ("nan": the attacker found no threshold that reaches 99% on
+# its practice models, so it claims nothing). A threshold calibrated on a few practice models is itself an
+# estimate: at 99% only a handful of (model, example) pairs lie above it, so the precision achieved on the
+# targets scatters around the asked value, and an attacker who needs certainty ends up saying very little.
+# ```
+
+# %% [markdown]
 # ## Summary
 #
 # - On Gaussian data, the weights-only attack {glue:text}`gauss_verdict` the closed-form Bayes-optimal test

@@ -68,6 +68,20 @@ def _train_dp_shard(cfg, ds, keep, ids, s: DPSettings, dev, progress, desc):
     return logits, {**params, **buffers}
 
 
+class DPShardTrainer:
+    """The DP-SGD shard trainer of one :class:`DPSettings`: ``f(cfg, dataset, keep, ids, device, progress, desc)`` as
+    :func:`mia_lib.pool.load_or_train` calls it. An object, not a closure, so that it pickles to Dask workers."""
+
+    def __init__(self, s: DPSettings):
+        self.settings = s
+
+    def __call__(self, cfg, ds, keep, ids, dev, progress, desc):
+        return _train_dp_shard(cfg, ds, keep, ids, self.settings, dev, progress, desc)
+
+    def __repr__(self) -> str:
+        return f"DPShardTrainer({self.settings!r})"
+
+
 def load_or_train_dp_pool(
     cfg: Experiment,
     epsilon: float,
@@ -84,7 +98,8 @@ def load_or_train_dp_pool(
     DP-SGD (clipping norm ``max_grad_norm``, q = 1/⌈(N/2)/B⌉, ``cfg.epochs`` epochs, σ chosen for (``epsilon``,
     ``delta``) by ``accountant``; ``epsilon=math.inf`` clips without noise). Shards are cached atomically under
     :func:`dp_pool_key` (next to a ``config.json`` holding the :class:`DPSettings`, so a cache hit needs no
-    accountant call) and an interrupted run resumes; ``cfg.save_params`` keeps the parameters.
+    accountant call) and an interrupted run resumes; ``cfg.save_params`` keeps the parameters. ``cfg.scheduler``
+    trains the shards on a Dask cluster as for any pool (:mod:`mia_lib.distributed`).
 
     Returns:
         a :class:`mia_lib.pool.ShadowPool`, with the run's :class:`DPSettings` attached as ``.dp``.
@@ -102,15 +117,12 @@ def load_or_train_dp_pool(
             float(epsilon), float(delta), n_examples / 2, cfg.batch_size, cfg.epochs, float(max_grad_norm), accountant
         )
 
-    def train_shard(cfg, ds, keep, ids, dev, progress, desc):
-        return _train_dp_shard(cfg, ds, keep, ids, s, dev, progress, desc)
-
     out = pool.load_or_train(
         cfg,
         progress,
         store,
         on_shard_done,
-        train_shard=train_shard,
+        train_shard=DPShardTrainer(s),
         key=key,
         extra_config={"dp": s.to_dict(), "trainer": TRAINER_VERSION},
     )
