@@ -16,8 +16,13 @@ from dataclasses import dataclass
 
 MODELS = ("mlp", "cnn32", "cnn64", "resnet9", "resnet18")
 OPTIMIZERS = ("sgd", "adam")
+#: Arithmetic of the pool trainer: plain float32, TF32 matrix products on CUDA GPUs, or bfloat16 autocast.
+PRECISIONS = ("fp32", "tf32", "bf16")
 #: Fields that say where or how a pool is trained, not what it contains: left out of :meth:`Experiment.hash`.
 NOT_HASHED = ("device", "scheduler")
+#: Fields added after pools were first cached, with the default that reproduces those pools: a field enters
+#: :meth:`Experiment.hash` only when it differs from that default, so existing cache entries keep their keys.
+HASHED_WHEN_SET = {"precision": "fp32"}
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://\S+$")
 
@@ -59,6 +64,9 @@ class Experiment:
         save_params: also cache the stacked parameters of every model (white-box attacks need them).
         seed: master seed; every random choice derives from it.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``; not part of the hash.
+        precision: the trainer's arithmetic, one of :data:`PRECISIONS`: ``"fp32"``; ``"tf32"`` (TF32 matrix
+            products and convolutions on CUDA GPUs; on a CPU the same as fp32); ``"bf16"`` (bfloat16 autocast).
+            It changes the numbers, so it is part of the hash; logits are always collected in float32.
         scheduler: who trains the missing shards (:mod:`mia_lib.distributed`): ``None`` this process, one after
             the other; ``"local:N"`` a Dask ``LocalCluster`` of N worker processes on this machine (one thread each,
             one GPU each when there are GPUs); ``"tcp://host:8786"`` an existing Dask cluster. Not part of the hash:
@@ -86,6 +94,7 @@ class Experiment:
     seed: int = 0
     device: str = "auto"
     scheduler: str | None = None
+    precision: str = "fp32"
 
     def __post_init__(self):
         errors = []
@@ -102,6 +111,8 @@ class Experiment:
             errors.append(f"lr must be > 0, got {self.lr}")
         if self.under is not None and self.n_under < 1:
             errors.append("n_under must be >= 1 when an under-represented source is given")
+        if self.precision not in PRECISIONS:
+            errors.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             errors.append(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.scheduler is not None:
@@ -117,8 +128,10 @@ class Experiment:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """16-hex-digit SHA-256 of the canonical JSON of every field that changes results (not :data:`NOT_HASHED`)."""
+        """16-hex-digit SHA-256 of the canonical JSON of every field that changes results (not :data:`NOT_HASHED`;
+        :data:`HASHED_WHEN_SET` fields only when not at their default)."""
         fields = {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
+        fields = {k: v for k, v in fields.items() if k not in HASHED_WHEN_SET or v != HASHED_WHEN_SET[k]}
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -13,6 +13,7 @@ after the other) up to floating-point reordering. A test checks exactly that.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from . import models
+from . import models, stacked
 from .progress import bar
 
 
@@ -47,14 +48,37 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 0.0
     optimizer: str = "sgd"
+    precision: str = "fp32"  #: "fp32", "tf32" or "bf16" (:data:`mia_lib.config.PRECISIONS`)
 
-    def make_optimizer(self, params) -> torch.optim.Optimizer:
-        """An optimizer over ``params``; element-wise updates only, so stacked models stay independent."""
+    def make_optimizer(self, params, dev: torch.device | None = None) -> torch.optim.Optimizer:
+        """An optimizer over ``params``; element-wise updates only, so stacked models stay independent. Given the
+        device ``dev`` (CPU or CUDA), SGD uses the fused kernel: one pass over each tensor instead of one per term of
+        the update, which is memory-bound for a stacked pool. Adam, and the DP-SGD trainers (no ``dev``), keep
+        torch's default (Adam's division by √v amplifies the last-bit differences of a fused update)."""
+        fused = True if dev is not None and dev.type in ("cpu", "cuda") else None
         if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+            return torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay, fused=fused
+            )
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         raise ValueError(f"Unknown optimizer {self.optimizer!r}; use 'sgd' or 'adam'.")
+
+
+@contextlib.contextmanager
+def numerics(precision: str, dev: torch.device):
+    """The arithmetic of a training run: ``"fp32"`` as is; ``"tf32"`` TF32 matrix products and convolutions (CUDA
+    only; a CPU has none); ``"bf16"`` bfloat16 autocast on ``dev``. Restores the global TF32 flags afterwards."""
+    if precision not in ("fp32", "tf32", "bf16"):
+        raise ValueError(f"Unknown precision {precision!r}; use 'fp32', 'tf32' or 'bf16'.")
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    tf32 = precision == "tf32" and dev.type == "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
 def model_seed(master_seed: int, model_id: int) -> int:
@@ -129,6 +153,10 @@ def _loss_fn(base: nn.Module):
     return loss
 
 
+def _stacked_loss(params, buffers, xb, yb):
+    return stacked.mlp_loss(params, xb, yb)
+
+
 def train_vmapped(
     modules: list[nn.Module],
     X: torch.Tensor,
@@ -140,6 +168,9 @@ def train_vmapped(
     desc: str = "training pool",
 ) -> tuple[dict, dict]:
     """Train K models at once with ``vmap`` over stacked parameters.
+
+    MLPs take the faster path of :mod:`mia_lib.stacked` (batched products with a per-model weight gradient, no
+    ``vmap``); every other architecture goes through ``vmap(functional_call(...))``.
 
     Args:
         modules: K initialised models of one architecture (from :func:`init_states`); not modified.
@@ -153,17 +184,22 @@ def train_vmapped(
     dev = dev or device()
     params, buffers = stack_module_state([m.to(dev) for m in modules])
     params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    base = copy.deepcopy(modules[0]).to("meta").train()
-    step_loss = vmap(_loss_fn(base), randomness="different")
-    opt = recipe.make_optimizer(list(params.values()))
+    if stacked.supports(modules[0], buffers) and recipe.precision != "bf16":
+        step_loss = _stacked_loss
+    else:
+        base = copy.deepcopy(modules[0]).to("meta").train()
+        step_loss = vmap(_loss_fn(base), randomness="different")
+    opt = recipe.make_optimizer(list(params.values()), dev)
     X, y = X.to(dev), y.to(dev)
     epochs, steps = schedule.shape[:2]
-    for e in bar(range(epochs), progress, desc=desc, unit="epoch", leave=False):
-        for s in range(steps):
-            idx = schedule[e, s].to(dev)
-            opt.zero_grad(set_to_none=True)
-            step_loss(params, buffers, X[idx], y[idx]).sum().backward()
-            opt.step()
+    with numerics(recipe.precision, dev):
+        for e in bar(range(epochs), progress, desc=desc, unit="epoch", leave=False):
+            epoch = schedule[e].to(dev, non_blocking=True)  # one copy per epoch, no host sync inside the loop
+            for s in range(steps):
+                idx = epoch[s]
+                opt.zero_grad(set_to_none=True)
+                step_loss(params, buffers, X[idx], y[idx]).sum().backward()
+                opt.step()
     return {k: v.detach() for k, v in params.items()}, buffers
 
 
@@ -186,13 +222,14 @@ def train_loop(
     epochs, steps = schedule.shape[:2]
     for k, module in enumerate(bar(modules, progress, desc="training loop", leave=False)):
         model = copy.deepcopy(module).to(dev).train()
-        opt = recipe.make_optimizer(list(model.parameters()))
-        for e in range(epochs):
-            for s in range(steps):
-                idx = schedule[e, s, k].to(dev)
-                opt.zero_grad(set_to_none=True)
-                nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
-                opt.step()
+        opt = recipe.make_optimizer(list(model.parameters()), dev)
+        with numerics(recipe.precision, dev):
+            for e in range(epochs):
+                for s in range(steps):
+                    idx = schedule[e, s, k].to(dev)
+                    opt.zero_grad(set_to_none=True)
+                    nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+                    opt.step()
         trained.append(model)
     return trained
 

@@ -49,6 +49,8 @@ ASSUMES = {
     "06_differential_privacy": "chapter 1; the definition of (ε, δ)-DP "
     "(recalled in the chapter)",
     "07_white_box": "chapter 1; PyTorch (gradients, layers), linear models",
+    "09_auditing_dp": "chapter 6; binomial tails, the Gaussian "
+    "trade-off curve (recalled in the chapter)",
 }
 PLANS = {
     "lab": ["01_lira_and_memorization", "04_theory_bounds"],
@@ -131,7 +133,8 @@ _ = report.glue("build_mode", course.build_mode(chapters))
 # The first week as above, then defences and white-box attacks:
 #
 # 4. {doc}`chapter 6 <06_differential_privacy>`: what ε promises, what DP-SGD costs, and how an audit measures ε
-#    from below (exercises 6.1 and 6.2);
+#    from below (exercises 6.1 and 6.2); then {doc}`chapter 9 <09_auditing_dp>`: an audit from one training run
+#    and the whole trade-off curve (exercises 9.1 to 9.3);
 # 5. {doc}`chapter 7 <07_white_box>`: Stolen Memories, an attack on the weights, calibrated for precision
 #    (exercises 7.1 and 7.2);
 # 6. the {doc}`claims ledger <98_claims>` and a small project: re-run one chapter with other parameters (another

@@ -58,3 +58,7 @@ __all__ = [
     "dp_settings_for",
     "load_or_train_dp_pool",
 ]
+
+from . import audit  # noqa: E402  (chapter 9: the one-run audit, Gaussian DP and mislabeled canaries)
+
+__all__ += ["audit"]
