@@ -51,6 +51,7 @@ ASSUMES = {
     "07_white_box": "chapter 1; PyTorch (gradients, layers), linear models",
     "09_auditing_dp": "chapter 6; binomial tails, the Gaussian "
     "trade-off curve (recalled in the chapter)",
+    "10_federated": "chapter 1; gradients and SGD (PyTorch helps)",
 }
 PLANS = {
     "lab": ["01_lira_and_memorization", "04_theory_bounds"],
@@ -136,7 +137,8 @@ _ = report.glue("build_mode", course.build_mode(chapters))
 #    from below (exercises 6.1 and 6.2); then {doc}`chapter 9 <09_auditing_dp>`: an audit from one training run
 #    and the whole trade-off curve (exercises 9.1 to 9.3);
 # 5. {doc}`chapter 7 <07_white_box>`: Stolen Memories, an attack on the weights, calibrated for precision
-#    (exercises 7.1 and 7.2);
+#    (exercises 7.1 and 7.2); then {doc}`chapter 10 <10_federated>`: what a client's updates reveal in federated
+#    learning (exercises 10.1 to 10.3);
 # 6. the {doc}`claims ledger <98_claims>` and a small project: re-run one chapter with other parameters (another
 #    dataset with `-p dataset mnist5k`, a bigger pool with `-p n_shadow 256`, a GPU with `-p device cuda`), and
 #    report which verdicts of the ledger change.
