@@ -54,7 +54,7 @@ __all__ = [
 
 #: A chapter whose source contains one of these reads other chapters' results (``results/*.json``, executed
 #: notebooks), so it is also stale when they change (the results overview, ``notebooks/99_results_overview.py``).
-READS_RESULTS = ("results_overview(", "load_results(", "ledger.collect(")
+READS_RESULTS = ("results_overview(", "load_results(", "ledger.collect(", "course.chapters(")
 
 
 def library_root() -> Path:
