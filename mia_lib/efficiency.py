@@ -342,6 +342,28 @@ def share_at_k(
     return metrics.Interval(float(shares.mean()), float(lo), float(hi))
 
 
+def plot_zero_point(ax, table: pd.DataFrame, measure: str = "auroc", colors=None, marker: str = "D"):
+    """Mark an attack that needs no shadow model (QMIA) on a :func:`plot_curves` axis: per group, a marker at k = 0
+    with its interval, and the k axis made symmetric-log (linear below 1) so that 0 and the powers of two share it.
+
+    Args:
+        ax: matplotlib axes already drawn by :func:`plot_curves`. table: :func:`mia_lib.attacks.zoo.evaluate` rows
+            of that attack (``group``, ``<measure>``, ``<measure>_lo``, ``<measure>_hi``). colors: {group: color}
+            (default: matplotlib's cycle in table order, as :func:`plot_curves`).
+
+    Used in chapter 5.
+    """
+    for i, r in enumerate(table.to_dict("records")):
+        v, lo, hi = r[measure], r[f"{measure}_lo"], r[f"{measure}_hi"]
+        if not np.isfinite(v):
+            continue
+        err = [[v - lo], [hi - v]] if np.isfinite(lo) and np.isfinite(hi) else None
+        ax.errorbar([0], [v], yerr=err, fmt=marker, ms=6, capsize=3, color=(colors or {}).get(r["group"], f"C{i}"))
+    ax.set_xscale("symlog", base=2, linthresh=1, linscale=0.5)
+    ax.set_xlim(left=-0.4)
+    return ax
+
+
 def plot_curves(ax, curve_table: pd.DataFrame, variant: str, measure: str = "auroc", colors=None):
     """Draw one variant's curves (mean and interval over repetitions) against k on a log₂ axis, one per group.
 

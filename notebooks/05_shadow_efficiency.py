@@ -18,7 +18,8 @@
 # examples needs far fewer: "5 shadow models match 2000". This chapter measures how attack success grows with the
 # number of shadow models, for all examples, for an under-represented group and for highly memorized examples.
 # Every point of every curve comes from one cached pool, by choosing which of its models serve as shadow models.
-# Nothing is retrained.
+# Nothing is retrained. At the other end of the curve, quantile regression (QMIA) attacks with no shadow model at
+# all.
 
 # %% tags=["parameters"]
 dataset = "digits"  # the over-represented group (a mia_lib.data name)
@@ -32,9 +33,11 @@ n_targets = None  # targets (None: a quarter of the pool); rest: shadows
 n_rep = 10  # random draws of the shadow models for each budget k
 mem_threshold = 0.5  # "highly memorized": mem above this (on the shadows)
 fraction = 0.95  # k95: the smallest k reaching this share of the full pool
+qmia_alpha = 0.05  # QMIA predicts the (1 - alpha) quantile of non-members
 seed = 0  # master seed
 device = "auto"  # "auto" uses a CUDA GPU when there is one
 scheduler = None  # Dask: "local:N" or "tcp://host:8786"; None: here
+n_boot = 200  # bootstrap replicates for QMIA's intervals
 quick = False  # CI smoke mode: tiny data, few models, few epochs
 
 # %%
@@ -49,10 +52,12 @@ from mia_lib import (
     config,
     efficiency,
     memorization,
+    metrics,
     plotting,
     pool,
     theory,
 )
+from mia_lib.attacks import zoo
 from mia_lib.book import report
 
 plotting.style()
@@ -69,6 +74,7 @@ cfg = config.Experiment(
     scheduler=scheduler,
 ).quick_if(quick)
 n_rep = 3 if quick else n_rep
+n_boot = metrics.n_boot_for(n_boot, quick)
 cfg
 
 # %% [markdown]
@@ -404,6 +410,114 @@ report.glue_verdict("claim_verdict", five, fmt="{:.0%}")
 # et al. argue is what matters, needs more models for every group, memorized ones included.
 
 # %% [markdown]
+# ## Zero shadow models: quantile regression
+#
+# Quantile-regression MIA (QMIA, Bertran et al. 2023) trains no shadow model. The attacker queries the target on
+# public examples it knows are non-members and fits one regression model per target that predicts, from an
+# example's features, the $1-\alpha$ = {glue:text}`qmia_level` quantile of a non-member's $\phi$ for examples
+# like it. The score is the observed $\phi$ minus that quantile. Here the regressor is a nearest-neighbour
+# quantile: the empirical quantile over the {glue:text}`qmia_neighbors_` public non-members of the same label
+# closest in the space of the images' first {glue:text}`qmia_components_` principal components. The public non-members come from cross-fitting: an example's quantile is
+# fitted on the target's non-members in the other half of the examples, never on its own score
+# ({doc}`chapter 3 <03_attack_zoo>` states the attacker's data in full). The same targets and groups as the sweep
+# are scored; its intervals are bootstrap intervals over examples, not over draws of shadow models.
+#
+# Its training cost, in **model-equivalents**, is the time to fit the regressor of one target divided by the time
+# to train one shadow model (the pool's recorded training time over its models), both measured.
+
+# %%
+t0 = time.perf_counter()
+qmia_scores = zoo.attack_scores(
+    shadow,
+    ["qmia"],
+    target_ids,
+    options={"qmia": {"alpha": qmia_alpha, "seed": seed}},
+)
+seconds_qmia = time.perf_counter() - t0
+scored = {g_: sel for g_, sel in groups.items() if sel.any()}
+qmia_table = zoo.evaluate(
+    qmia_scores, shadow.keep[target_ids], scored, n_boot, seed
+)
+per_model_s = shadow.seconds_training / n_models
+qmia_cost = seconds_qmia / n_t / per_model_s
+lira_k1 = curves[(curves.variant == "online_fixed") & (curves.k == 1)]
+lira_full = curves[(curves.variant == "online_fixed") & curves.full]
+tpr_ = "tpr_at_0.1pct_fpr"
+qmia_rows = {}
+for r in qmia_table.to_dict("records"):
+    qmia_rows[r["group"]] = {
+        "QMIA AUROC": metrics.Interval(
+            r["auroc"], r["auroc_lo"], r["auroc_hi"]
+        ).text(),
+        "QMIA TPR @ 0.1% FPR": metrics.Interval(
+            r[tpr_], r[tpr_ + "_lo"], r[tpr_ + "_hi"]
+        ).text("{:.2%}"),
+        "LiRA AUROC, k = 1": lira_k1.set_index("group")["auroc"].get(
+            r["group"], np.nan
+        ),
+        "LiRA AUROC, full pool": lira_full.set_index("group")["auroc"].get(
+            r["group"], np.nan
+        ),
+    }
+pd.DataFrame(qmia_rows).T.round(3)
+
+# %% mystnb={"figure": {"caption": "Online LiRA (fixed variance) against the number of shadow models per side, as in the first figure, with QMIA at k = 0 (diamonds, 95% bootstrap intervals over examples): AUROC (left) and TPR at 0.1% FPR (right).", "name": "fig-05-qmia"}}
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+colors = {g_: f"C{i}" for i, g_ in enumerate(groups)}
+for ax, m_ in zip(axes, ("auroc", tpr_)):
+    efficiency.plot_curves(ax, curves, "online_fixed", m_, colors)
+    efficiency.plot_zero_point(ax, qmia_table, m_, colors)
+axes[0].set(ylabel="auroc")
+axes[1].set(ylabel="tpr at 0.1% fpr")
+fig.legend(
+    *axes[0].get_legend_handles_labels(),
+    loc="upper center",
+    ncol=len(groups),
+    bbox_to_anchor=(0.5, 1.06),
+)
+plt.show()
+
+# %% tags=["remove-input"]
+qmia_auc = qmia_table.set_index("group")["auroc"]
+report.glue("qmia_level", 1 - qmia_alpha, "{:.2f}")
+report.glue("qmia_neighbors_", 32)  # the defaults of qmia.quantiles
+report.glue("qmia_components_", 16)  # and qmia.pool_scores
+report.glue("seconds_qmia", seconds_qmia, "{:.1f}")
+report.glue("qmia_ms_per_target", 1000 * seconds_qmia / n_t, "{:.0f}")
+report.glue("seconds_per_model", per_model_s, "{:.2f}")
+report.glue("qmia_cost", qmia_cost, "{:.3f}")
+for key, group in (("all", "all"), ("mem", "memorized")):
+    report.glue(f"qmia_auroc_{key}", qmia_auc.get(group, np.nan), "{:.3f}")
+    report.glue(
+        f"lira_k1_auroc_{key}",
+        lira_k1.set_index("group")["auroc"].get(group, np.nan),
+        "{:.3f}",
+    )
+    report.glue(
+        f"qmia_gain_{key}",
+        metrics.retained(
+            qmia_auc.get(group, np.nan),
+            lira_full.set_index("group")["auroc"].get(group, np.nan),
+            0.5,
+        ),
+        "{:.0%}",
+    )
+_ = report.glue("lira_k1_models", 2)
+
+# %% [markdown]
+# Fitting QMIA's regressors for all {glue:text}`n_targets` targets took {glue:text}`seconds_qmia` seconds,
+# {glue:text}`qmia_ms_per_target` ms per target; one shadow model took {glue:text}`seconds_per_model` seconds to
+# train. One target's attack thus costs {glue:text}`qmia_cost` model-equivalents, where online LiRA's smallest
+# budget, $k = 1$, trains {glue:text}`lira_k1_models` shadow models (shared by every target). QMIA reaches an
+# AUROC of {glue:text}`qmia_auroc_all` on all examples ({glue:text}`qmia_gain_all` of the full pool's gain over
+# chance; LiRA with $k = 1$: {glue:text}`lira_k1_auroc_all`) and {glue:text}`qmia_auroc_mem` on the memorized
+# examples ({glue:text}`qmia_gain_mem` of the full pool's gain; LiRA with $k = 1$: {glue:text}`lira_k1_auroc_mem`).
+# The regression stands in for the per-example OUT distribution, so it needs no knowledge of the architecture or
+# the training recipe, only public data from the same distribution. How much of LiRA's signal it recovers depends
+# on how well that data and the features predict a non-member's confidence: here a few hundred public
+# non-members per target and a {glue:text}`qmia_components_`-dimensional summary of the pixels.
+
+# %% [markdown]
 # ## Exercises
 #
 # The solutions reuse this chapter's pools (no training) and are folded away: try first, then open them.
@@ -483,6 +597,9 @@ _ = report.glue(
 #   {glue:text}`k2_gain_mem` of their full-pool gain in AUROC over chance (all examples:
 #   {glue:text}`k2_gain_all`), and this run {glue:text}`claim_verdict` the claim for AUROC. TPR at 0.1% FPR
 #   converges more slowly ({glue:text}`k2_tpr_mem` of the full value at four models).
+# - With no shadow model at all, QMIA reaches an AUROC of {glue:text}`qmia_auroc_all` on all examples and
+#   {glue:text}`qmia_auroc_mem` on the memorized ones, for {glue:text}`qmia_cost` model-equivalents of training
+#   per target.
 
 # %%
 k95_by = {
@@ -511,6 +628,16 @@ _ = report.save_results(
                 "{:.0%}",
                 "Against the paper's claim",
             ),
+            report.headline(
+                "QMIA (no shadow models), AUROC, all examples",
+                metrics.Interval(
+                    *qmia_table.set_index("group").loc[
+                        "all", ["auroc", "auroc_lo", "auroc_hi"]
+                    ]
+                ),
+                "{:.3f}",
+                "Zero shadow models: quantile regression",
+            ),
         ],
         **{
             f"k95_auroc_gain_{name}": k
@@ -525,6 +652,14 @@ _ = report.save_results(
         "claim_supported_auroc": five.verdict,
         "claims": tested,
         "seconds_sweep": seconds_sweep,
+        "qmia": {
+            "alpha": qmia_alpha,
+            "seconds": seconds_qmia,
+            "seconds_per_target": seconds_qmia / n_t,
+            "seconds_per_shadow_model": per_model_s,
+            "model_equivalents_per_target": qmia_cost,
+            "table": qmia_table.to_dict(orient="records"),
+        },
         "k95_auroc": k95_by["AUROC"],
         "k95_auroc_gain": k95_by["AUROC gain over chance"],
         "k95_tpr_at_1pct_fpr": k95_by["TPR at 1% FPR"],

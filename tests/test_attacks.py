@@ -401,3 +401,50 @@ def test_zoo_options_reach_the_attack():
     a = zoo.attack_scores(p, ["shokri"], target_ids=[7], options={"shokri": {"n_train": 400, "seed": 1}})
     b = shokri.shokri(p.logits, p.keep, p.y, [7], n_train=400, seed=1)
     np.testing.assert_array_equal(a["shokri"], b)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the lecture's baseline (member iff classified correctly) and its two claims
+
+
+def test_baseline_is_correctness_and_finds_a_generalization_gap():
+    from mia_lib.attacks import baseline
+
+    rng = np.random.default_rng(0)
+    keep = rng.random((8, 2000)) < 0.5
+    correct = rng.random((8, 2000)) < np.where(keep, 0.95, 0.7)  # train accuracy 95%, test accuracy 70%
+    s = baseline.correctness_attack(correct, [2, 5])
+    np.testing.assert_array_equal(s, correct[[2, 5]].astype(float))
+    auc = metrics.auroc(s, keep[[2, 5]])
+    assert auc == pytest.approx(0.5 + (0.95 - 0.7) / 2, abs=0.02)  # one ROC point: (1 + TPR − FPR) / 2
+    null = baseline.correctness_attack(rng.random((8, 2000)) < 0.8)
+    assert abs(metrics.auroc(null, keep) - 0.5) < 0.03
+    p = _fake_pool()
+    np.testing.assert_array_equal(zoo.attack_scores(p, ["baseline"], target_ids=[3])["baseline"], p.correct[[3]])
+
+
+def _baseline_kept(gap: float, strong: float):
+    """Per-pair scores: the baseline (correct with 90% / 80%), an attack ``gap`` better in balanced accuracy on
+    average, and LiRA whose members include a share ``strong`` far above every non-member."""
+    rng = np.random.default_rng(1)
+    t, n = 6, 1500
+    m = rng.random((t, n)) < 0.5
+    base = (rng.random((t, n)) < np.where(m, 0.9, 0.8)).astype(float)
+    other = base + rng.normal(scale=0.01, size=(t, n)) + 2 * gap * np.where(m, 1.0, 0.0) * (rng.random((t, n)) < 0.5)
+    lira = rng.normal(size=(t, n)) + np.where(m & (rng.random((t, n)) < strong), 50.0, 0.0)
+    return {"x": ({"baseline": base, "loss": other, "lira_online": lira}, m, {"All": np.ones(n, bool)})}
+
+
+def test_baseline_claims_verdicts_follow_planted_gaps():
+    from mia_lib import claims as cl
+
+    near = zoo.baseline_claims(_baseline_kept(gap=0.0, strong=0.05), n_boot=100)
+    row = near["table"].iloc[0]
+    assert row["tpr_baseline"] == 0.0 and row["tpr_strongest"] > 0.03
+    assert near["verdicts"]["beats_at_low_fpr"].verdict == cl.SUPPORTED
+    assert near["verdicts"]["hard_to_beat"].verdict == cl.SUPPORTED  # the best attack is the baseline plus noise
+    assert row["best"] == "loss" and abs(row["bacc_diff"].value) < 0.01
+    far = zoo.baseline_claims(_baseline_kept(gap=0.15, strong=0.0), n_boot=100)
+    assert far["verdicts"]["hard_to_beat"].verdict == cl.NOT_SUPPORTED
+    assert far["verdicts"]["beats_at_low_fpr"].verdict == cl.NOT_SUPPORTED  # LiRA at chance: TPR ≈ FPR ≤ 0.01
+    assert far["table"].iloc[0]["bacc_diff"].lo > 0.05

@@ -8,7 +8,11 @@ groups of examples with bootstrap CIs; :func:`run` does both and returns one tid
 Attack names (:data:`ATTACKS`): ``loss`` (Yeom et al.), ``entropy`` / ``mentr`` (Song & Mittal), ``shokri`` /
 ``shokri_per_class`` (Shokri et al.), ``calibrated`` / ``calibrated_out`` (Sablayrolles et al. / Watson et al.),
 ``lira_<variant>`` for every :data:`mia_lib.attacks.lira.VARIANTS` (Carlini et al.), ``rmia`` / ``rmia_online``
-(Zarifzadeh et al.) and ``gradnorm`` (white-box; needs ``save_params=True``).
+(Zarifzadeh et al.), ``gradnorm`` (white-box; needs ``save_params=True``), ``baseline`` (the lecture's: member iff
+classified correctly), the label-only ``label_only_aug`` (Choquette-Choo et al.: share of query views classified
+correctly; needs ``save_params=True`` or ``n_queries`` > 1) and ``label_only_boundary`` (distance to the decision
+boundary from a bounded number of label queries; needs ``save_params=True``, which the book uses to simulate query
+access), and ``qmia`` (Bertran et al.: quantile regression on public non-members, no shadow models).
 
 Point estimates come from :func:`mia_lib.metrics.summary`, 95% intervals from :func:`mia_lib.metrics.bootstrap_ci`
 (resampling examples).
@@ -23,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from . import calibrated, gradnorm, lira, rmia, shokri, threshold
+from . import baseline, calibrated, gradnorm, label_only, lira, qmia, rmia, shokri, threshold
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Attack:
     needs_out: int
     white_box: bool
     score: Callable  # (pool, targets [T], shadows [S], **options) -> [T, N]
+    requires: Callable | None = None  # pool -> why this pool cannot run the attack (None: it can)
 
 
 def _lira(variant):
@@ -103,6 +108,26 @@ ATTACKS: dict[str, Attack] = {
     "gradnorm": Attack(
         "gradient norm (white-box)", 0, 0, True, lambda p, t, s, **kw: gradnorm.gradient_norm(p, t, **kw)
     ),
+    "baseline": Attack(
+        "baseline (correctly classified)", 0, 0, False, lambda p, t, s, **kw: baseline.correctness_attack(p.correct, t)
+    ),
+    "label_only_aug": Attack(
+        "label-only, augmentations (Choquette-Choo et al.)",
+        0,
+        0,
+        False,
+        lambda p, t, s, **kw: label_only.augmentation_scores(p, t, **kw),
+        label_only.views_needed,
+    ),
+    "label_only_boundary": Attack(
+        "label-only, boundary distance",
+        0,
+        0,
+        False,
+        lambda p, t, s, **kw: label_only.boundary_scores(p, t, **kw),
+        label_only.params_needed,
+    ),
+    "qmia": Attack("QMIA (Bertran et al.)", 0, 0, False, lambda p, t, s, **kw: qmia.pool_scores(p, t, **kw)),
 }
 
 #: The seed's five attacks, LiRA's offline variant and RMIA: the black-box columns of Tables II/III.
@@ -137,7 +162,8 @@ def shadow_counts(keep: np.ndarray, target_ids, shadow_ids=None) -> tuple[int, i
 
 def check(pool, attacks, target_ids=None, shadow_ids=None, groups=None) -> None:
     """Raise one clear ``ValueError`` for unknown attacks, too few shadow models, a white-box attack on a pool
-    without parameters, or a group without examples; return None when everything can run."""
+    without parameters, an attack whose other needs the pool does not meet (query views, parameters to query), or a
+    group without examples; return None when everything can run."""
     attacks = [attacks] if isinstance(attacks, str) else list(attacks)
     unknown = [a for a in attacks if a not in ATTACKS]
     if unknown:
@@ -161,6 +187,9 @@ def check(pool, attacks, target_ids=None, shadow_ids=None, groups=None) -> None:
                 f"attack {a!r} is white-box and needs the models' parameters; train the pool with "
                 f"Experiment(..., save_params=True)."
             )
+        reason = spec.requires(pool) if spec.requires is not None else None
+        if reason:
+            raise ValueError(reason)
     for name, sel in _groups(groups, pool).items():
         _columns(sel, n, name)
 
@@ -177,7 +206,7 @@ def attack_scores(pool, attacks=DEFAULT_ATTACKS, target_ids=None, shadow_ids=Non
     Raises:
         ValueError: see :func:`check`.
 
-    Used in chapter 3.
+    Used in chapters 3, 5.
     """
     attacks = [attacks] if isinstance(attacks, str) else list(attacks)
     check(pool, attacks, target_ids, shadow_ids)
@@ -219,7 +248,7 @@ def evaluate(
     Raises:
         ValueError: a group without examples.
 
-    Used in chapter 3.
+    Used in chapters 3, 5.
     """
     m = np.atleast_2d(np.asarray(is_member, dtype=bool))
     n = m.shape[1]
@@ -477,6 +506,93 @@ def claims(
             "under_beats_all": overall(under, "AUROC, under-represented − all (weakest cell)"),
             "singletons_beat_random": overall(pairs, "AUROC, singletons − random sample (weakest pair)"),
             "strongest_everywhere": overall(best, f"AUROC, {strongest} − the closest other attack (weakest setting)"),
+        },
+    }
+
+
+def baseline_claims(
+    kept: dict,
+    baseline_attack: str = "baseline",
+    strongest: str = "lira_online",
+    candidates=None,
+    margin: float = 0.02,
+    tpr_margin: float = 0.01,
+    level: float = 0.001,
+    n_boot: int = 200,
+    seed: int = 0,
+    everyone: str = "All",
+) -> dict:
+    """The lecture's two claims about the baseline attack (member iff classified correctly), as verdicts of
+    :mod:`mia_lib.claims` on paired bootstrap intervals over each pool's examples:
+
+    1. "the baseline is hard to beat on average": the balanced accuracy (at the best threshold, 0.5 + advantage/2)
+       of the best attack minus the baseline's lies within ±``margin`` (:func:`mia_lib.claims.equivalent`) in every
+       pool; the best attack is the candidate with the highest balanced accuracy on that pool (chosen on the same
+       data, which favours it, so the test leans against the claim);
+    2. "at low FPR, instance-specific attacks beat it by far": TPR at ``level`` FPR of ``strongest`` minus the
+       baseline's exceeds ``tpr_margin`` (:func:`mia_lib.claims.greater`) in every pool.
+
+    Args:
+        kept: {source: (scores {attack: [T, N]}, is_member bool [T, N], groups {name: bool [N]})} as for
+            :func:`claims`; measured on the ``everyone`` group. candidates: the attacks that may be "best" (default:
+            every attack of the pool but the baseline).
+    Returns:
+        {"table": DataFrame (source, best, bacc_best, bacc_baseline, bacc_diff, tpr_strongest, tpr_baseline,
+        tpr_diff, hard_to_beat, beats_at_low_fpr — the last two :class:`mia_lib.claims.Verdict`, the diffs
+        :class:`mia_lib.metrics.Interval`), "verdicts": {"hard_to_beat", "beats_at_low_fpr"}}.
+
+    Used in chapter 3.
+    """
+    from .. import claims as cl
+
+    tpr = metrics.level_name(level)
+    rows = []
+    for source, (scores, is_member, groups) in kept.items():
+        m = np.atleast_2d(np.asarray(is_member, dtype=bool))
+        cols = _columns(groups[everyone], m.shape[1], everyone)
+        names = [a for a in (candidates or scores) if a != baseline_attack and a in scores]
+        wa = {a: metrics.WeightedAttack(scores[a], m, cols) for a in {*names, strongest, baseline_attack}}
+        bacc = {a: 0.5 + wa[a].measure("advantage") / 2 for a in names}
+        best = max(names, key=lambda a: bacc[a])
+
+        def statistic(w, best=best, wa=wa):
+            base_adv, base_tpr = wa[baseline_attack].measure("advantage", w), wa[baseline_attack].measure(tpr, w)
+            return {
+                "bacc": (wa[best].measure("advantage", w) - base_adv) / 2,
+                "tpr": wa[strongest].measure(tpr, w) - base_tpr,
+            }
+
+        d = metrics.paired_bootstrap(statistic, m.shape[1], n_boot, seed=seed)
+        n = int(cols.size)
+        rows.append(
+            {
+                "source": source,
+                "best": best,
+                "bacc_best": bacc[best],
+                "bacc_baseline": 0.5 + wa[baseline_attack].measure("advantage") / 2,
+                "bacc_diff": d["bacc"],
+                "tpr_strongest": wa[strongest].measure(tpr),
+                "tpr_baseline": wa[baseline_attack].measure(tpr),
+                "tpr_diff": d["tpr"],
+                "hard_to_beat": cl.equivalent(
+                    d["bacc"], margin, f"balanced accuracy, best attack − {baseline_attack}", n=n
+                ),
+                "beats_at_low_fpr": cl.greater(
+                    d["tpr"], f"TPR at {level:.1%} FPR, {strongest} − {baseline_attack}", tpr_margin, n=n
+                ),
+            }
+        )
+    table = pd.DataFrame(rows)
+    return {
+        "table": table,
+        "verdicts": {
+            "hard_to_beat": cl.all_of(
+                table["hard_to_beat"], f"balanced accuracy, best attack − {baseline_attack} (weakest pool)"
+            ),
+            "beats_at_low_fpr": cl.all_of(
+                table["beats_at_low_fpr"],
+                f"TPR at {level:.1%} FPR, {strongest} − {baseline_attack} (weakest pool)",
+            ),
         },
     }
 
