@@ -27,11 +27,14 @@ import json
 import os
 import re
 import socket
+import struct
 import tempfile
 import threading
 import time
 import uuid
 import warnings
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -170,10 +173,85 @@ def save_arrays(path: Path, **arrays: np.ndarray) -> Path:
     return _atomic_write(Path(path), write)
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Read an ``.npz`` written by :func:`save_arrays` (no pickle)."""
+def load_arrays(path: Path, names=None) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` written by :func:`save_arrays` (no pickle); only the members ``names`` when given (the
+    others are not read from disk)."""
     with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        return {k: z[k] for k in (z.files if names is None else names)}
+
+
+@dataclass(frozen=True)
+class ArrayOnDisk:
+    """Where an uncompressed array lies inside a file: enough to memory-map it without reading it.
+
+    Attributes:
+        path: the file; offset: byte offset of the first element; dtype, shape, fortran_order: as in its ``.npy``
+        header.
+    """
+
+    path: Path
+    offset: int
+    dtype: np.dtype
+    shape: tuple
+    fortran_order: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def map(self) -> np.memmap:
+        """A read-only memory map of the array (shape :attr:`shape`): pages are read from disk when touched.
+
+        Each call maps the file anew; drop the map when done, so that the pages it touched leave this process's
+        resident memory (they stay in the operating system's page cache)."""
+        order = "F" if self.fortran_order else "C"
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape, order=order)
+
+
+#: A zip local file header: signature, versions, flags, method, time, date, CRC-32, sizes, name and extra lengths.
+_ZIP_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+
+
+def npz_member(path: str | os.PathLike, name: str) -> ArrayOnDisk:
+    """Locate the array ``name`` inside the ``.npz`` at ``path`` (as :func:`save_arrays` writes it: members stored
+    uncompressed), so that it can be memory-mapped in place.
+
+    Reads the zip directory, the member's local header and its ``.npy`` header, nothing else. Works on every
+    ``.npz`` that ``np.savez`` writes (never compressed); one written by ``np.savez_compressed`` raises.
+
+    Raises:
+        ValueError: the member is missing, compressed, or its header does not describe exactly the bytes stored.
+    Used by :class:`mia_lib.pool.ShardedLogits` (pools scored from disk; no chapter yet).
+    """
+    path = Path(path)
+    with zipfile.ZipFile(path) as zf:
+        try:
+            info = zf.getinfo(f"{name}.npy")
+        except KeyError:
+            raise ValueError(f"{path} has no array {name!r}") from None
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"{path}: array {name!r} is compressed, so it cannot be memory-mapped")
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        fields = _ZIP_LOCAL_HEADER.unpack(f.read(_ZIP_LOCAL_HEADER.size))
+        if fields[0] != b"PK\x03\x04":
+            raise ValueError(f"{path}: no zip local header where {name!r} should start")
+        start = info.header_offset + _ZIP_LOCAL_HEADER.size + fields[-2] + fields[-1]
+        f.seek(start)
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{path}: array {name!r} has .npy format {version}, which cannot be mapped here")
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{path}: array {name!r} holds Python objects")
+    out = ArrayOnDisk(path, offset, dtype, tuple(shape), fortran_order)
+    if offset - start + out.nbytes != info.file_size:
+        raise ValueError(f"{path}: the header of {name!r} does not match its {info.file_size} stored bytes")
+    return out
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> Path:
@@ -217,8 +295,10 @@ def write_checksums(path: Path, files: list[Path], **meta) -> dict:
     return record
 
 
-def verify_checksums(path: Path) -> tuple[dict | None, list[str]]:
-    """Check the files that the checksum file ``path`` covers.
+def verify_checksums(path: Path, sha256: bool = True) -> tuple[dict | None, list[str]]:
+    """Check the files that the checksum file ``path`` covers: presence and size, and (``sha256``) their SHA-256,
+    which reads every byte (about 1 s per GB on a CPU core). ``sha256=False`` checks presence and sizes only: it
+    catches a missing or truncated file, not one altered in place.
 
     Returns:
         (record, problems): the checksum file's content (None when it is absent or unreadable) and one sentence per
@@ -242,7 +322,7 @@ def verify_checksums(path: Path) -> tuple[dict | None, list[str]]:
         size = f.stat().st_size
         if size != want["bytes"]:
             problems.append(f"{f} has {size} bytes, its checksum file says {want['bytes']} (truncated or altered)")
-        elif digest(f)["sha256"] != want["sha256"]:
+        elif sha256 and digest(f)["sha256"] != want["sha256"]:
             problems.append(f"{f} does not match its SHA-256 (altered)")
     return record, problems
 

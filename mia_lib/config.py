@@ -23,6 +23,10 @@ NOT_HASHED = ("device", "scheduler")
 #: Fields added after pools were first cached, with the default that reproduces those pools: a field enters
 #: :meth:`Experiment.hash` only when it differs from that default, so existing cache entries keep their keys.
 HASHED_WHEN_SET = {"precision": "fp32"}
+#: Version of the pool trainer's arithmetic, part of every hash: bumped when a change to the trainer changes the
+#: trained weights (2: MLPs on stacked parameters without vmap, fused SGD), so that no cache entry written by an
+#: older trainer is read as if this one had trained it.
+TRAINER_VERSION = 2
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://\S+$")
 
@@ -129,9 +133,10 @@ class Experiment:
 
     def hash(self) -> str:
         """16-hex-digit SHA-256 of the canonical JSON of every field that changes results (not :data:`NOT_HASHED`;
-        :data:`HASHED_WHEN_SET` fields only when not at their default)."""
+        :data:`HASHED_WHEN_SET` fields only when not at their default), and :data:`TRAINER_VERSION`."""
         fields = {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
         fields = {k: v for k, v in fields.items() if k not in HASHED_WHEN_SET or v != HASHED_WHEN_SET[k]}
+        fields["trainer"] = TRAINER_VERSION
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

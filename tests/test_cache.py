@@ -90,7 +90,7 @@ def test_a_damaged_shard_is_named_moved_aside_and_retrained(reference, tmp_path,
 
 def test_without_damage_nothing_warns_and_nothing_trains(tmp_path, monkeypatch):
     first, _ = _fresh(tmp_path)
-    monkeypatch.setattr(pool, "_train_shard", lambda *a, **k: pytest.fail("retrained an intact shard"))
+    monkeypatch.setattr(pool, "train_pool_shard", lambda *a, **k: pytest.fail("retrained an intact shard"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", cache.CorruptEntryWarning)
         again = pool.load_or_train(_cfg(save_params=True), progress=False, store=tmp_path)
@@ -119,7 +119,7 @@ def test_an_entry_of_the_previous_code_still_loads_without_training(tmp_path, mo
     first, folder = _fresh(tmp_path)
     for f in folder.glob("shard_*.json"):  # the layout the code before checksums wrote: no checksum files
         f.unlink()
-    monkeypatch.setattr(pool, "_train_shard", lambda *a, **k: pytest.fail("retrained a readable legacy shard"))
+    monkeypatch.setattr(pool, "train_pool_shard", lambda *a, **k: pytest.fail("retrained a readable legacy shard"))
     with warnings.catch_warnings():
         warnings.simplefilter("error", cache.CorruptEntryWarning)
         again = pool.load_or_train(_cfg(save_params=True), progress=False, store=tmp_path)
@@ -271,3 +271,68 @@ def test_two_clients_at_once_end_with_one_copy_and_train_each_shard_once(tmp_pat
     folder = store / cfg.hash()
     assert len(list(folder.glob("shard_*.npz"))) == 8 and not list(folder.glob("*.claim"))
     assert not (folder / "corrupt").exists() and not list(folder.glob(".tmp-*"))
+
+
+# --- logits left on disk: the same files, mapped in place --------------------------------------------------------
+
+
+def test_npz_member_maps_the_array_that_save_arrays_stored(tmp_path):
+    for a in (np.arange(24, dtype=np.float32).reshape(2, 3, 4), np.arange(70_000.0), np.asfortranarray(np.eye(3))):
+        path = cache.save_arrays(tmp_path / "a.npz", logits=a, ids=np.arange(3), seconds=np.float64(1))
+        m = cache.npz_member(path, "logits")
+        assert m.shape == a.shape and m.dtype == a.dtype and m.nbytes == a.nbytes
+        assert np.array_equal(m.map(), a) and np.array_equal(cache.npz_member(path, "ids").map(), np.arange(3))
+    assert cache.load_arrays(path, names=["ids"]).keys() == {"ids"}
+    with pytest.raises(ValueError, match="no array"):
+        cache.npz_member(path, "params")
+    np.savez_compressed(tmp_path / "c.npz", logits=a)
+    with pytest.raises(ValueError, match="compressed"):
+        cache.npz_member(tmp_path / "c.npz", "logits")
+
+
+def test_size_only_verification_catches_a_truncation_not_an_alteration(tmp_path):
+    a = tmp_path / "a.bin"
+    a.write_bytes(b"x" * 100)
+    cache.write_checksums(tmp_path / "a.json", [a])
+    a.write_bytes(b"y" * 100)
+    assert cache.verify_checksums(tmp_path / "a.json", sha256=False)[1] == []  # what "size" does not see
+    assert "does not match its SHA-256" in cache.verify_checksums(tmp_path / "a.json")[1][0]
+    a.write_bytes(b"y" * 99)
+    assert "has 99 bytes" in cache.verify_checksums(tmp_path / "a.json", sha256=False)[1][0]
+
+
+def _as_main_wrote_it(folder, i, ids, logits):
+    """A shard as the store's code before ShardedLogits wrote it (pool._produce): npz, then its checksum file."""
+    npz = folder / f"shard_{i:04d}.npz"
+    cache.save_arrays(npz, logits=logits, ids=ids, seconds=np.float64(0.5))
+    cache.write_checksums(folder / f"shard_{i:04d}.json", [npz], shard=i, ids=[int(ids[0]), int(ids[-1]) + 1])
+
+
+def test_an_entry_of_the_previous_code_loads_on_disk_without_training(reference, tmp_path, monkeypatch):
+    cfg = _cfg()
+    folder = cache.entry(cfg.hash(), tmp_path)
+    for i, ids in enumerate(pool.shard_ranges(cfg.n_shadow, cfg.shard_size)):
+        _as_main_wrote_it(folder, i, ids, reference.logits[ids])
+    monkeypatch.setattr(pool, "train_pool_shard", lambda *a, **k: pytest.fail("retrained a readable shard"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cache.CorruptEntryWarning)
+        lazy = pool.load_or_train(cfg, progress=False, store=tmp_path, in_memory=False)
+        mem = pool.load_or_train(cfg, progress=False, store=tmp_path)
+    assert np.array_equal(np.asarray(lazy.logits), reference.logits) and np.array_equal(mem.logits, reference.logits)
+    view = pool.open_logits(folder, cfg.n_shadow, cfg.shard_size, 120)
+    assert np.array_equal(view[[5, 1], 3:9], reference.logits[[5, 1], 3:9])
+
+
+def test_on_disk_a_shard_without_checksums_is_adopted_and_a_damaged_one_retrained(reference, tmp_path, monkeypatch):
+    first, folder = _fresh(tmp_path)
+    (folder / "shard_0000.json").unlink()  # written by code older than checksum files
+    with pytest.raises(cache.CacheError, match="shard 0 .* is unchecked.*load_or_train repairs it"):
+        pool.open_logits(folder, 6, 2, 120)  # opening only reads: it never adopts or trains
+    _flip_a_byte(folder / "shard_0002.npz")
+    trained = []
+    with pytest.warns(cache.CorruptEntryWarning, match="shard 2 of .* is corrupt: .*shard_0002.npz"):
+        lazy = pool.load_or_train(
+            _cfg(save_params=True), progress=False, store=tmp_path, in_memory=False, on_shard_done=trained.append
+        )
+    assert trained == [2] and np.array_equal(np.asarray(lazy.logits), reference.logits)
+    assert cache.load_json(folder / "shard_0000.json")["adopted"]

@@ -80,7 +80,7 @@ class Counting:
         self.log = str(log)
 
     def __call__(self, cfg, ds, keep, ids, dev, progress, desc):
-        out = pool._train_shard(cfg, ds, keep, ids, dev, progress, desc)
+        out = pool.train_pool_shard(cfg, ds, keep, ids, dev, progress, desc)
         with open(self.log, "a") as f:
             f.write(f"{int(ids[0])}\n")
         return out
@@ -98,7 +98,7 @@ class DieOnce:
         self.marker, self.folder, self.start = str(marker), str(folder), start
 
     def __call__(self, cfg, ds, keep, ids, dev, progress, desc):
-        logits, state = pool._train_shard(cfg, ds, keep, ids, dev, progress, desc)
+        logits, state = pool.train_pool_shard(cfg, ds, keep, ids, dev, progress, desc)
         if int(ids[0]) == self.start:
             try:
                 os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -121,7 +121,7 @@ class FailOn:
     def __call__(self, cfg, ds, keep, ids, dev, progress, desc):
         if int(ids[0]) == self.start:
             raise ValueError(f"planted failure in the shard of models {ids.tolist()}")
-        return pool._train_shard(cfg, ds, keep, ids, dev, progress, desc)
+        return pool.train_pool_shard(cfg, ds, keep, ids, dev, progress, desc)
 
 
 _ORIGINALS: dict = {}  # on a worker: {(module, name): the value a test planted over}
@@ -263,7 +263,7 @@ def test_a_worker_with_other_versions_is_named(cluster, tmp_path):
     assert not list((tmp_path / _cfg().hash()).glob("shard_*"))  # nothing ran
     env = distributed.environment()  # a worker that joins later is checked by the task itself
     with pytest.raises(distributed.WorkerMismatch, match="has torch"):
-        distributed.shard_task(_cfg(), str(tmp_path), "k", 0, 0, 2, pool._train_shard, "", 1, {**env, "torch": "0"})
+        distributed.shard_task(_cfg(), str(tmp_path), "k", 0, 0, 2, pool.train_pool_shard, "", 1, {**env, "torch": "0"})
 
 
 def test_a_worker_that_cannot_see_the_store_is_named(cluster, tmp_path, monkeypatch):
@@ -291,7 +291,7 @@ def test_a_closure_cannot_be_a_trainer_on_a_cluster(cluster, tmp_path):
     _, client = cluster
 
     def closure(*args):
-        return pool._train_shard(*args)
+        return pool.train_pool_shard(*args)
 
     with pytest.raises(TypeError, match="does not pickle, so it cannot run on a Dask worker"):
         pool.load_or_train(_cfg(scheduler=client.scheduler.address), store=tmp_path, train_shard=closure)

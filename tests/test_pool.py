@@ -33,7 +33,7 @@ def test_pool_shapes_and_contents(tmp_path):
 
 def test_cache_hit_does_not_retrain(tmp_path, monkeypatch):
     first = pool.load_or_train(_cfg(), progress=False, store=tmp_path)
-    monkeypatch.setattr(pool, "_train_shard", lambda *a, **k: pytest.fail("retrained a cached shard"))
+    monkeypatch.setattr(pool, "train_pool_shard", lambda *a, **k: pytest.fail("retrained a cached shard"))
     again = pool.load_or_train(_cfg(), progress=False, store=tmp_path)
     assert np.array_equal(first.logits, again.logits)
 
@@ -101,3 +101,63 @@ def test_cache_roundtrip(tmp_path):
     t = cache.save_tensors(tmp_path / "t.pt", {"w": torch.ones(2)})
     assert torch.equal(cache.load_tensors(t)["w"], torch.ones(2))
     assert cache.load_json(tmp_path / "missing.json") is None
+
+
+# --- pools left on disk ------------------------------------------------------------------------------------------
+
+
+def test_a_pool_left_on_disk_gives_what_the_pool_in_memory_gives(tmp_path):
+    cfg = _cfg()
+    mem = pool.load_or_train(cfg, progress=False, store=tmp_path)
+    disk = pool.load_or_train(cfg, progress=False, store=tmp_path, in_memory=False)
+    assert isinstance(disk.logits, pool.ShardedLogits) and disk.logits.shape == mem.logits.shape
+    assert np.array_equal(np.asarray(disk.logits), mem.logits) and disk.logits.dtype == np.float32
+    assert np.array_equal(disk.train_acc, mem.train_acc) and np.array_equal(disk.test_acc, mem.test_acc)
+    keys = [
+        (slice(None),),
+        (4,),
+        ([5, 0, 3], slice(10, 50)),
+        (slice(1, 5), [7, 2, 99], 1),
+        (-1, 3),
+        (2, slice(0, 90, 7)),
+    ]
+    for key in keys:
+        assert np.array_equal(disk.logits[key], mem.logits[key]), key
+    assert np.array_equal(disk.phi, mem.phi) and np.array_equal(disk.correct, mem.correct)
+    assert np.array_equal(mem.logits_on_disk().read([2, 3], slice(0, 30)), mem.logits[[2, 3], :30])
+    transposed = np.empty((10, 3, 40, 6), np.float64)  # read() reorders and converts into any destination
+    disk.logits.read(None, slice(0, 40), out=transposed.transpose(3, 2, 1, 0))
+    assert np.array_equal(transposed.transpose(3, 2, 1, 0), mem.logits[:, :40])
+
+
+def test_reading_some_models_touches_only_their_shards(tmp_path):
+    cfg = _cfg()
+    mem = pool.load_or_train(cfg, progress=False, store=tmp_path)
+    view = mem.logits_on_disk()
+    (tmp_path / cfg.hash() / "shard_0000.npz").unlink()  # models 0 and 1 are gone from the disk
+    assert np.array_equal(view.read([4, 5, 2]), mem.logits[[4, 5, 2]])
+    assert np.array_equal(view[3:6, 7:9], mem.logits[3:6, 7:9])
+    with pytest.raises(FileNotFoundError):
+        view.read([1])
+
+
+def test_a_pool_built_in_memory_has_no_logits_on_disk():
+    p = pool.ShadowPool(_cfg(), None, np.ones((2, 3), bool), np.zeros((2, 3, 1, 4), np.float32), None, None, 0.0)
+    with pytest.raises(ValueError, match="not read from the store"):
+        p.logits_on_disk()
+
+
+def test_write_shard_writes_what_read_shard_verifies(tmp_path):
+    logits = np.random.default_rng(0).standard_normal((3, 7, 2, 4)).astype(np.float32)
+    record = pool.write_shard(tmp_path, 5, np.arange(15, 18), logits, 1.5, note="planted")
+    assert set(record["files"]) == {"shard_0005.npz"} and record["note"] == "planted"
+    for in_memory in (True, False):
+        for verify in pool.VERIFY:
+            state, shard, _ = pool.read_shard(
+                tmp_path, 5, np.arange(15, 18), 7, False, in_memory=in_memory, verify=verify
+            )
+            assert state == "ok" and shard["seconds"] == 1.5
+            got = shard["logits"] if in_memory else shard["logits"].map()
+            assert np.array_equal(got, logits)
+    with pytest.raises(ValueError, match="verify must be one of"):
+        pool.read_shard(tmp_path, 5, np.arange(15, 18), 7, False, verify="none")

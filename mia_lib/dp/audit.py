@@ -354,7 +354,7 @@ class RelabeledShardTrainer:
 
     def __call__(self, cfg, ds, keep, ids, dev, progress, desc):
         relabeled = dataclasses.replace(ds, y=torch.from_numpy(self.y))
-        inner = pool._train_shard if self.dp is None else DPShardTrainer(self.dp)
+        inner = pool.train_pool_shard if self.dp is None else DPShardTrainer(self.dp)
         return inner(cfg, relabeled, keep, ids, dev, progress, desc)
 
 
