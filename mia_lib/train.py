@@ -153,10 +153,6 @@ def _loss_fn(base: nn.Module):
     return loss
 
 
-def _stacked_loss(params, buffers, xb, yb):
-    return stacked.mlp_loss(params, xb, yb)
-
-
 def train_vmapped(
     modules: list[nn.Module],
     X: torch.Tensor,
@@ -169,8 +165,8 @@ def train_vmapped(
 ) -> tuple[dict, dict]:
     """Train K models at once with ``vmap`` over stacked parameters.
 
-    MLPs take the faster path of :mod:`mia_lib.stacked` (batched products with a per-model weight gradient, no
-    ``vmap``); every other architecture goes through ``vmap(functional_call(...))``.
+    MLPs take the faster path of :mod:`mia_lib.stacked` (the backward written out, gradients into buffers kept for
+    the run, no ``vmap``); every other architecture goes through ``vmap(functional_call(...))``.
 
     Args:
         modules: K initialised models of one architecture (from :func:`init_states`); not modified.
@@ -184,9 +180,8 @@ def train_vmapped(
     dev = dev or device()
     params, buffers = stack_module_state([m.to(dev) for m in modules])
     params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    if stacked.supports(modules[0], buffers) and recipe.precision != "bf16":
-        step_loss = _stacked_loss
-    else:
+    fast = stacked.MLPStep(params) if stacked.supports(modules[0], buffers) and recipe.precision != "bf16" else None
+    if fast is None:
         base = copy.deepcopy(modules[0]).to("meta").train()
         step_loss = vmap(_loss_fn(base), randomness="different")
     opt = recipe.make_optimizer(list(params.values()), dev)
@@ -197,8 +192,11 @@ def train_vmapped(
             epoch = schedule[e].to(dev, non_blocking=True)  # one copy per epoch, no host sync inside the loop
             for s in range(steps):
                 idx = epoch[s]
-                opt.zero_grad(set_to_none=True)
-                step_loss(params, buffers, X[idx], y[idx]).sum().backward()
+                if fast is not None:
+                    fast(X[idx], y[idx])  # gradients into the kept .grad buffers
+                else:
+                    opt.zero_grad(set_to_none=True)
+                    step_loss(params, buffers, X[idx], y[idx]).sum().backward()
                 opt.step()
     return {k: v.detach() for k, v in params.items()}, buffers
 

@@ -7,36 +7,17 @@ from torch.func import functional_call, stack_module_state, vmap
 from mia_lib import config, stacked, train
 
 
-def test_batched_linear_matches_autograd_of_plain_ops():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 5, 7, generator=g, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(3, 4, 7, generator=g, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(3, 4, generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(stacked.BatchedLinear.apply, (x, w, b))
-    out = stacked.BatchedLinear.apply(x, w, b)
-    ref = torch.einsum("kbd,kod->kbo", x, w) + b[:, None]
-    torch.testing.assert_close(out, ref)
-
-
-def test_weight_grad_is_per_model():
-    g = torch.Generator().manual_seed(1)
-    dy, x = torch.randn(4, 16, 3, generator=g), torch.randn(4, 16, 9, generator=g)
-    got = stacked.weight_grad(dy, x)
-    for k in range(4):
-        torch.testing.assert_close(got[k], dy[k].T @ x[k])
-
-
-def test_mlp_loss_gradients_equal_vmapped_functional_call():
+def test_mlp_step_gradients_equal_autograd_of_vmapped_functional_call():
     mods = train.init_states("mlp", (1, 8, 8), 10, [3, 4, 5])
     params, buffers = stack_module_state(mods)
-    assert stacked.supports(mods[0], buffers) and not stacked.supports(
-        train.init_states("cnn32", (1, 8, 8), 10, [1])[0], {"x": 1}
-    )
+    cnn = train.init_states("cnn32", (1, 8, 8), 10, [1])[0]
+    assert stacked.supports(mods[0], buffers) and not stacked.supports(cnn, {})
     g = torch.Generator().manual_seed(2)
     xb, yb = torch.randn(3, 6, 1, 8, 8, generator=g), torch.randint(0, 10, (3, 6), generator=g)
     fast = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
     slow = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    stacked.mlp_loss(fast, xb, yb).backward()
+    step = stacked.MLPStep(fast)
+    step(xb, yb)
     base = mods[0].to("meta")
 
     def loss(p, b, x, y):
@@ -45,12 +26,19 @@ def test_mlp_loss_gradients_equal_vmapped_functional_call():
     vmap(loss)(slow, buffers, xb, yb).sum().backward()
     for k in params:
         torch.testing.assert_close(fast[k].grad, slow[k].grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        stacked.mlp_logits(fast, xb), vmap(lambda p, x: functional_call(base, (p, {}), (x,)))(slow, xb)
+    )
+    # the buffers are kept and overwritten, not accumulated: a second call on the same batch gives the same grads
+    kept = {k: v.grad for k, v in fast.items()}
+    first = {k: v.grad.clone() for k, v in fast.items()}
+    step(xb, yb)
+    assert all(fast[k].grad is kept[k] and torch.equal(fast[k].grad, first[k]) for k in params)
     # model 0's gradient depends on model 0's batch only
     xb2 = xb.clone()
     xb2[1:] += 1.0
-    other = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    stacked.mlp_loss(other, xb2, yb).backward()
-    assert all(torch.equal(other[k].grad[0], fast[k].grad[0]) for k in params)
+    step(xb2, yb)
+    assert all(torch.equal(fast[k].grad[0], first[k][0]) for k in params)
 
 
 def test_precision_is_validated_and_hashed_only_when_set():
