@@ -22,6 +22,7 @@ import argparse
 import json
 import time
 
+import pool_throughput  # benchmarks/ is on sys.path when this file runs as a script
 import torch
 
 from mia_lib import models, train
@@ -29,25 +30,11 @@ from mia_lib import models, train
 SEED_MODELS, SEED_EPOCHS = 2000, 40  #: Why Train More?'s models per setting, and the book's recipe
 
 
-def _sync(dev):
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def gemm_flops(dev: torch.device, precision: str, n: int = 8192, reps: int = 10) -> float:
     """FLOP/s of a large square matmul in ``precision`` (best of ``reps``)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
-    best = float("inf")
     with train.numerics(precision if precision != "bf16" else "fp32", dev):
-        a @ b
-        for _ in range(reps):
-            _sync(dev)
-            t = time.perf_counter()
-            a @ b
-            _sync(dev)
-            best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
+        return pool_throughput.gemm_flops(dev, n, reps, dtype)
 
 
 def step_time(model: str, shape, n: int, k: int, precision: str, dev, steps: int, batch: int = 64) -> dict:
@@ -65,10 +52,10 @@ def step_time(model: str, shape, n: int, k: int, precision: str, dev, steps: int
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
     train.train_vmapped(mods, X, y, sched[:, :steps], recipe, dev, progress=False)  # warm-up
-    _sync(dev)
+    pool_throughput.sync(dev)
     t = time.perf_counter()
     train.train_vmapped(mods, X, y, sched[:, steps:], recipe, dev, progress=False)
-    _sync(dev)
+    pool_throughput.sync(dev)
     seconds = (time.perf_counter() - t) / steps
     flops = models.train_flops_per_example(mods[0], tuple(shape)) * k * batch
     peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else float("nan")

@@ -30,7 +30,7 @@ import torch
 from mia_lib import data, models, train
 
 
-def _sync(dev):
+def sync(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize()
 
@@ -41,10 +41,10 @@ def gemm_flops(dev: torch.device, n: int = 2048, reps: int = 10, dtype=torch.flo
     a @ b
     best = float("inf")
     for _ in range(reps):
-        _sync(dev)
+        sync(dev)
         t = time.perf_counter()
         a @ b
-        _sync(dev)
+        sync(dev)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
 
@@ -61,10 +61,10 @@ def time_pool(ds, mods, sched, recipe, dev) -> float:
     """Seconds for the vmapped pool (after a one-epoch warm-up)."""
     warm = train.Recipe(**{**recipe.__dict__, "epochs": 1})
     train.train_vmapped(mods, ds.X, ds.y, sched[:1], warm, dev, progress=False)
-    _sync(dev)
+    sync(dev)
     t = time.perf_counter()
     train.train_vmapped(mods, ds.X, ds.y, sched, recipe, dev, progress=False)
-    _sync(dev)
+    sync(dev)
     return time.perf_counter() - t
 
 
@@ -72,10 +72,10 @@ def time_loop(ds, mods, sched, recipe, dev) -> float:
     """Seconds for the per-model loop of the same models and batches (after a short warm-up)."""
     warm = train.Recipe(**{**recipe.__dict__, "epochs": 1})
     train.train_loop(mods[:1], ds.X, ds.y, sched[:1, :, :1], warm, dev, progress=False)
-    _sync(dev)
+    sync(dev)
     t = time.perf_counter()
     train.train_loop(mods, ds.X, ds.y, sched, recipe, dev, progress=False)
-    _sync(dev)
+    sync(dev)
     return time.perf_counter() - t
 
 
