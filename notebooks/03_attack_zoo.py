@@ -288,7 +288,7 @@ sizes
 # selections; AUROC and TPR at 0.1% FPR on all examples ("All") and on the selected under-represented examples, with
 # 95% bootstrap intervals. The two label-only rows are measured on their {glue:text}`n_label_targets_` targets.
 
-# %%
+# %% tags=["scroll-output"]
 zoo.seed_layout(long, level=0.001)
 
 # %% [markdown]
@@ -724,7 +724,7 @@ _ = report.glue(
 #
 # Full-scale runs take the same parameters, e.g. `-p model cnn32 -p n_shadow 256 -p device cuda`.
 
-# %%
+# %% tags=["remove-input"]
 nested = {
     a: {
         r.setting: {
