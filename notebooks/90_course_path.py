@@ -25,7 +25,7 @@
 # a chapter yourself"). Pools are cached by configuration, so once `make book` has run, re-running a chapter
 # interactively skips training.
 
-# %% tags=["parameters", "remove-input"]
+# %% tags=["parameters"]
 quick = False  # smoke mode (this page only reads files)
 
 # %% tags=["remove-input"]
