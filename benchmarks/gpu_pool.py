@@ -25,7 +25,7 @@ import time
 import pool_throughput  # benchmarks/ is on sys.path when this file runs as a script
 import torch
 
-from mia_lib import models, train
+from mia_lib import config, models, train
 
 SEED_MODELS, SEED_EPOCHS = 2000, 40  #: Why Train More?'s models per setting, and the book's recipe
 
@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
     smoke = args.smoke
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
     print(f"device: {dev} ({name}); torch {torch.__version__}" + ("; SMOKE: tiny shapes" if smoke else ""))
-    precisions = ("fp32", "tf32", "bf16") if dev.type == "cuda" else ("fp32",) if smoke else ("fp32", "bf16")
+    precisions = config.PRECISIONS if dev.type == "cuda" else ("fp32",) if smoke else ("fp32", "bf16")
     res = {"device": name, "smoke": smoke, "gemm_tflops": {}, "cases": {}}
     for p in precisions:
         res["gemm_tflops"][p] = gemm_flops(dev, p, n=256 if smoke else 8192) / 1e12

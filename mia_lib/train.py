@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from . import models, stacked
+from . import config, models, stacked
 from .progress import bar
 
 
@@ -69,7 +69,7 @@ class Recipe:
 def numerics(precision: str, dev: torch.device):
     """The arithmetic of a training run: ``"fp32"`` as is; ``"tf32"`` TF32 matrix products and convolutions (CUDA
     only; a CPU has none); ``"bf16"`` bfloat16 autocast on ``dev``. Restores the global TF32 flags afterwards."""
-    if precision not in ("fp32", "tf32", "bf16"):
+    if precision not in config.PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; use 'fp32', 'tf32' or 'bf16'.")
     flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     tf32 = precision == "tf32" and dev.type == "cuda"
