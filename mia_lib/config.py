@@ -22,7 +22,11 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 NOT_HASHED = ("device", "scheduler")
 #: Fields added after pools were first cached, with the default that reproduces those pools: a field enters
 #: :meth:`Experiment.hash` only when it differs from that default, so existing cache entries keep their keys.
-HASHED_WHEN_SET = {"precision": "fp32"}
+#: The training-time defenses of :mod:`mia_lib.regularization` (chapter 8), with the value that turns each off.
+DEFENSES = {"label_smoothing": 0.0, "dropout": 0.0, "mixup_alpha": 0.0, "mmd_weight": 0.0}
+HASHED_WHEN_SET = {"precision": "fp32", **DEFENSES}
+#: Architectures with a dropout layer before their classifier (:func:`mia_lib.models.features_width`).
+DROPOUT_MODELS = ("mlp", "cnn32", "cnn64")
 #: Version of the pool trainer's arithmetic, part of every hash: bumped when a change to the trainer changes the
 #: trained weights (2: MLPs on stacked parameters without vmap, fused SGD), so that no cache entry written by an
 #: older trainer is read as if this one had trained it.
@@ -71,12 +75,20 @@ class Experiment:
         precision: the trainer's arithmetic, one of :data:`PRECISIONS`: ``"fp32"``; ``"tf32"`` (TF32 matrix
             products and convolutions on CUDA GPUs; on a CPU the same as fp32); ``"bf16"`` (bfloat16 autocast).
             It changes the numbers, so it is part of the hash; logits are always collected in float32.
+        label_smoothing: cross-entropy against (1 − s)·one-hot + s/C instead of the one-hot label (0: off).
+        dropout: probability of zeroing each input of the classifier layer while training (``mlp``, ``cnn32``,
+            ``cnn64``; 0: off); the masks come from each model's own seed.
+        mixup_alpha: mix-up (Zhang et al.): each step trains on λ·x + (1 − λ)·x[π] against the same mixture of
+            the labels, λ ~ Beta(α, α) and the pairing π drawn per model and step (0: off).
+        mmd_weight: weight of the MMD penalty (Li, Li & Ribeiro 2021) between the model's softmax outputs on its
+            training batch and on a class-matched batch of the defender's held-out reference set
+            (:func:`mia_lib.regularization.reference_set`; 0: off).
         scheduler: who trains the missing shards (:mod:`mia_lib.distributed`): ``None`` this process, one after
             the other; ``"local:N"`` a Dask ``LocalCluster`` of N worker processes on this machine (one thread each,
             one GPU each when there are GPUs); ``"tcp://host:8786"`` an existing Dask cluster. Not part of the hash:
             every choice gives bitwise-identical pools.
 
-    Used in chapters 1, 2, 3, 4, 5, 6, 7.
+    Used in chapters 1–10.
     """
 
     dataset: str = "digits"
@@ -99,6 +111,10 @@ class Experiment:
     device: str = "auto"
     scheduler: str | None = None
     precision: str = "fp32"
+    label_smoothing: float = 0.0
+    dropout: float = 0.0
+    mixup_alpha: float = 0.0
+    mmd_weight: float = 0.0
 
     def __post_init__(self):
         errors = []
@@ -117,6 +133,14 @@ class Experiment:
             errors.append("n_under must be >= 1 when an under-represented source is given")
         if self.precision not in PRECISIONS:
             errors.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("label_smoothing", "dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                errors.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("mixup_alpha", "mmd_weight"):
+            if getattr(self, name) < 0:
+                errors.append(f"{name} must be >= 0 (0 turns it off), got {getattr(self, name)}")
+        if self.dropout > 0 and self.model not in DROPOUT_MODELS:
+            errors.append(f"dropout is available for the models {DROPOUT_MODELS}, not {self.model!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             errors.append(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.scheduler is not None:
@@ -139,6 +163,10 @@ class Experiment:
         fields["trainer"] = TRAINER_VERSION
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def defenses(self) -> dict:
+        """The training-time defenses that are on: {field: value} for the :data:`DEFENSES` not at their off value."""
+        return {k: getattr(self, k) for k, off in DEFENSES.items() if getattr(self, k) != off}
 
     def replace(self, **changes) -> "Experiment":
         """A copy with some fields changed (validated again)."""

@@ -127,6 +127,35 @@ def load(
     return _resized(_take(_full(name, data_dir, split), n, split, seed), size)
 
 
+def subset_indices(name: str, n: int, *, data_dir: str | None = None, split: str = "train", seed: int = 0):
+    """Which examples of the whole source ``load(name, n=n, seed=seed)`` takes: sorted int64 [n] indices into the
+    source (for the sources :func:`load` subsets: not ``fontdigits`` or ``augmnist``), and the size of the source.
+    Chapter 8 (the defender's held-out data; chapter 6's pools restricted to chapter 8's examples)."""
+    _check_name(name)
+    if name in ("fontdigits", "augmnist"):
+        raise ValueError(f"{name!r} is generated, not subsetted; it has no held-out examples")
+    full = _full(name, data_dir, split)
+    if n > len(full):
+        raise ValueError(f"n={n} is larger than {full.name!r} ({split}), which has {len(full)} examples.")
+    return _balanced_choice(full.y.numpy(), n, _rng(seed, f"subset:{full.name}:{split}")), len(full)
+
+
+def held_out(
+    name: str, n: int, *, limit: int | None = None, data_dir: str | None = None, size: int | None = None, seed: int = 0
+) -> Dataset:
+    """The examples of source ``name`` (train split) that ``load(name, n=n, seed=seed)`` leaves out, in source
+    order: data of the same distribution, disjoint from the subset; at most ``limit`` of them, class-balanced at
+    random. Chapter 8."""
+    taken, total = subset_indices(name, n, data_dir=data_dir, seed=seed)
+    rest = np.setdiff1d(np.arange(total), taken)
+    if rest.size == 0:
+        raise ValueError(f"load({name!r}, n={n}) takes every example of the source: nothing is held out")
+    full = _full(name, data_dir, "train")
+    if limit is not None and rest.size > limit:
+        rest = rest[_balanced_choice(full.y.numpy()[rest], limit, _rng(seed, f"held-out:{name}"))]
+    return _resized(full.subset(rest), size)
+
+
 def mixture(
     over: str,
     under: str,

@@ -14,21 +14,27 @@ from torch import nn
 
 
 class MLP(nn.Module):
-    """Flatten → Linear(d, hidden) → ReLU → Linear(hidden, n_classes). Input [B,C,H,W] → logits [B,n_classes]."""
+    """Flatten → Linear(d, hidden) → ReLU → Linear(hidden, n_classes). Input [B,C,H,W] → logits [B,n_classes].
+
+    ``forward(x, drop)`` multiplies the hidden features by ``drop`` [B, hidden] (a dropout mask already scaled by
+    1/(1 − p), :mod:`mia_lib.regularization`) before the classifier; ``drop=None`` (evaluation) leaves them as they
+    are."""
 
     def __init__(self, in_shape: tuple[int, int, int], n_classes: int, hidden: int = 256):
         super().__init__()
         self.fc1 = nn.Linear(math.prod(in_shape), hidden)
         self.fc2 = nn.Linear(hidden, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+    def forward(self, x: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+        h = torch.relu(self.fc1(x.flatten(1)))
+        return self.fc2(h if drop is None else h * drop)
 
 
 class SmallCNN(nn.Module):
     """Carlini et al.'s small CNN: three conv(3×3)+ReLU+maxpool blocks of width w, 2w, 2w, then a linear head.
 
     ``CNN32`` is width 32 and ``CNN64`` width 64. Input [B,C,H,W] (H, W ≥ 8) → logits [B,n_classes].
+    ``forward(x, drop)``: as :class:`MLP`, the mask [B, features] on the flattened features before the head.
     """
 
     def __init__(self, in_shape: tuple[int, int, int], n_classes: int, width: int = 32):
@@ -44,8 +50,9 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(ch * h * w, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).flatten(1))
+    def forward(self, x: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+        f = self.features(x).flatten(1)
+        return self.head(f if drop is None else f * drop)
 
 
 def _conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
@@ -134,6 +141,16 @@ def build(name: str, in_shape: tuple[int, int, int], n_classes: int) -> nn.Modul
     if name == "resnet18":
         return ResNet18(in_shape, n_classes)
     raise ValueError(f"Unknown model {name!r}; choose one of mlp, cnn32, cnn64, resnet9, resnet18.")
+
+
+def features_width(model: nn.Module) -> int:
+    """Width of the features that ``forward(x, drop)`` masks (the classifier layer's inputs): the dropout mask of
+    one example is [width]. Raises ValueError for models without that argument (the ResNets)."""
+    if isinstance(model, MLP):
+        return model.fc2.in_features
+    if isinstance(model, SmallCNN):
+        return model.head.in_features
+    raise ValueError(f"dropout is available for MLP and the small CNNs, not {type(model).__name__}")
 
 
 def train_flops_per_example(model: nn.Module, in_shape: tuple[int, int, int]) -> int:

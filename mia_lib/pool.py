@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import cache, data, signals, train
+from . import cache, data, regularization, signals, train
 from .config import Experiment
 from .progress import bar
 
@@ -265,7 +265,19 @@ def recipe(cfg: Experiment) -> train.Recipe:
         weight_decay=cfg.weight_decay,
         optimizer=cfg.optimizer,
         precision=cfg.precision,
+        **cfg.defenses(),
     )
+
+
+def reference(cfg: Experiment, ds: data.Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The defender's held-out (X, y) of the MMD defense (:func:`mia_lib.regularization.reference_set`), None
+    when ``cfg`` does not use it. Chapter 8."""
+    if cfg.mmd_weight <= 0:
+        return None
+    ref = regularization.reference_set(cfg)
+    if ref.X.shape[1:] != ds.X.shape[1:]:
+        raise ValueError(f"the reference set's images are {tuple(ref.X.shape[1:])}, the pool's {tuple(ds.X.shape[1:])}")
+    return ref.X, ref.y
 
 
 def train_pool_shard(cfg, ds, keep, ids, dev, progress, desc):
@@ -275,7 +287,9 @@ def train_pool_shard(cfg, ds, keep, ids, dev, progress, desc):
     modules = train.init_states(cfg.model, tuple(ds.X.shape[1:]), ds.n_classes, seeds)
     n_in_max = int(keep.sum(1).max())  # of the whole pool, so a model's batches do not depend on its shard
     schedule = train.batch_schedule(keep[ids], seeds, cfg.epochs, cfg.batch_size, n_in_max=n_in_max)
-    params, buffers = train.train_vmapped(modules, ds.X, ds.y, schedule, recipe(cfg), dev, progress, desc)
+    params, buffers = train.train_vmapped(
+        modules, ds.X, ds.y, schedule, recipe(cfg), dev, progress, desc, seeds=seeds, reference=reference(cfg, ds)
+    )
     views = functools.partial(data.query_views, n_queries=cfg.n_queries, flippable=ds.flippable)
     logits = train.predict_vmapped(modules[0], params, buffers, ds.X, views).numpy()
     return logits, {**params, **buffers}

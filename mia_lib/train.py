@@ -4,7 +4,8 @@ Both trainers consume the same inputs, so they train the *same* models:
 
 * initial weights from :func:`init_states` (model m's weights depend only on its own seed),
 * a batch schedule from :func:`batch_schedule` (model m's batches depend only on its seed and its IN set),
-* one recipe (SGD with momentum or Adam, weight decay, cross-entropy averaged over the batch).
+* one recipe (SGD with momentum or Adam, weight decay, cross-entropy averaged over the batch, and the defenses of
+  :mod:`mia_lib.regularization`: label smoothing, dropout, mix-up, MMD, their random draws from each model's seed).
 
 :func:`train_vmapped` stacks the K parameter sets and runs one ``vmap``-ed forward/backward per step on a gathered
 batch ``X[idx]`` of shape [K, B, ...]; since the models never interact, this equals :func:`train_loop` (one model
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from . import config, models, stacked
+from . import config, models, regularization, stacked
 from .progress import bar
 
 
@@ -49,6 +50,15 @@ class Recipe:
     weight_decay: float = 0.0
     optimizer: str = "sgd"
     precision: str = "fp32"  #: "fp32", "tf32" or "bf16" (:data:`mia_lib.config.PRECISIONS`)
+    label_smoothing: float = 0.0  #: the defenses of :mod:`mia_lib.regularization` (0: off)
+    dropout: float = 0.0
+    mixup_alpha: float = 0.0
+    mmd_weight: float = 0.0
+
+    @property
+    def regularized(self) -> bool:
+        """Whether a defense of :mod:`mia_lib.regularization` is on (the objective is then its :func:`loss`)."""
+        return any(getattr(self, k) != off for k, off in config.DEFENSES.items())
 
     def make_optimizer(self, params, dev: torch.device | None = None) -> torch.optim.Optimizer:
         """An optimizer over ``params``; element-wise updates only, so stacked models stay independent. Given the
@@ -153,6 +163,29 @@ def _loss_fn(base: nn.Module):
     return loss
 
 
+def _regularized_loss_fn(base: nn.Module, recipe: Recipe):
+    def loss(params, buffers, xb, yb, noise):
+        def forward(x, drop):
+            return functional_call(base, (params, buffers), (x, drop))
+
+        return regularization.loss(forward, xb, yb, noise, recipe)
+
+    return loss
+
+
+def _noise(recipe: Recipe, seeds, y: torch.Tensor, module: nn.Module, reference) -> regularization.Noise | None:
+    """The defenses' random draws for models ``seeds`` (None for a plain recipe)."""
+    if not recipe.regularized:
+        return None
+    if seeds is None:
+        raise ValueError("a recipe with defenses needs the models' seeds (seeds=...) for its random draws")
+    if recipe.mmd_weight > 0 and reference is None:
+        raise ValueError("a recipe with the MMD defense needs the defender's reference set (reference=(X, y))")
+    width = models.features_width(module) if recipe.dropout > 0 else None
+    ref_y = None if reference is None else reference[1].cpu().numpy()
+    return regularization.Noise(seeds, recipe, y.cpu().numpy(), ref_y, width)
+
+
 def train_vmapped(
     modules: list[nn.Module],
     X: torch.Tensor,
@@ -162,6 +195,8 @@ def train_vmapped(
     dev: torch.device | None = None,
     progress: bool | None = None,
     desc: str = "training pool",
+    seeds: list[int] | None = None,
+    reference: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[dict, dict]:
     """Train K models at once with ``vmap`` over stacked parameters.
 
@@ -174,29 +209,42 @@ def train_vmapped(
         schedule: int64 [epochs, steps, K, B] from :func:`batch_schedule`.
         recipe: optimisation recipe; dev: device (default: :func:`device`).
         progress: a bar over epochs (:func:`mia_lib.progress.enabled` decides when None).
+        seeds: the K models' seeds (:func:`model_seed`), needed when the recipe has defenses (their random draws).
+        reference: (X [R, C, H, W], y [R]) the defender's held-out set, for the MMD defense
+            (:func:`mia_lib.regularization.reference_set`).
     Returns:
         (params, buffers): dicts name → stacked tensor [K, ...] on ``dev`` (detached).
     """
     dev = dev or device()
+    noise = _noise(recipe, seeds, y, modules[0], reference)
     params, buffers = stack_module_state([m.to(dev) for m in modules])
     params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    fast = stacked.MLPStep(params) if stacked.supports(modules[0], buffers) and recipe.precision != "bf16" else None
+    plain_mlp = stacked.supports(modules[0], buffers) and recipe.precision != "bf16" and noise is None
+    fast = stacked.MLPStep(params) if plain_mlp else None
     if fast is None:
         base = copy.deepcopy(modules[0]).to("meta").train()
-        step_loss = vmap(_loss_fn(base), randomness="different")
+        fn = _loss_fn(base) if noise is None else _regularized_loss_fn(base, recipe)
+        step_loss = vmap(fn, randomness="different")
     opt = recipe.make_optimizer(list(params.values()), dev)
     X, y = X.to(dev), y.to(dev)
+    ref_X = None if reference is None else reference[0].to(dev)
     epochs, steps = schedule.shape[:2]
     with numerics(recipe.precision, dev):
         for e in bar(range(epochs), progress, desc=desc, unit="epoch", leave=False):
             epoch = schedule[e].to(dev, non_blocking=True)  # one copy per epoch, no host sync inside the loop
+            drawn = None if noise is None else {k: v.to(dev) for k, v in noise.epoch(schedule[e]).items()}
             for s in range(steps):
                 idx = epoch[s]
                 if fast is not None:
                     fast(X[idx], y[idx])  # gradients into the kept .grad buffers
-                else:
-                    opt.zero_grad(set_to_none=True)
+                    opt.step()
+                    continue
+                opt.zero_grad(set_to_none=True)
+                if drawn is None:
                     step_loss(params, buffers, X[idx], y[idx]).sum().backward()
+                else:
+                    noise_s = regularization.step(drawn, s, ref_X)
+                    step_loss(params, buffers, X[idx], y[idx], noise_s).sum().backward()
                 opt.step()
     return {k: v.detach() for k, v in params.items()}, buffers
 
@@ -209,24 +257,36 @@ def train_loop(
     recipe: Recipe,
     dev: torch.device | None = None,
     progress: bool | None = None,
+    seeds: list[int] | None = None,
+    reference: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[nn.Module]:
-    """Train the same K models one after the other (same init, same batches): the reference for the pool.
+    """Train the same K models one after the other (same init, same batches, same draws of the defenses): the
+    reference for the pool.
 
     Args: as :func:`train_vmapped`. Returns: the K trained modules (copies; inputs untouched).
     """
     dev = dev or device()
-    X, y = X.to(dev), y.to(dev)
+    ref_X = None if reference is None else reference[0].to(dev)
     trained = []
     epochs, steps = schedule.shape[:2]
     for k, module in enumerate(bar(modules, progress, desc="training loop", leave=False)):
+        noise = _noise(recipe, None if seeds is None else seeds[k : k + 1], y, module, reference)
+        Xd, yd = X.to(dev), y.to(dev)
         model = copy.deepcopy(module).to(dev).train()
         opt = recipe.make_optimizer(list(model.parameters()), dev)
         with numerics(recipe.precision, dev):
             for e in range(epochs):
+                drawn = (
+                    None if noise is None else {n: v.to(dev) for n, v in noise.epoch(schedule[e, :, k : k + 1]).items()}
+                )
                 for s in range(steps):
                     idx = schedule[e, s, k].to(dev)
                     opt.zero_grad(set_to_none=True)
-                    nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+                    if drawn is None:
+                        nn.functional.cross_entropy(model(Xd[idx]), yd[idx]).backward()
+                    else:
+                        noise_s = regularization.step(drawn, s, ref_X, model=0)
+                        regularization.loss(model, Xd[idx], yd[idx], noise_s, recipe).backward()
                     opt.step()
         trained.append(model)
     return trained

@@ -109,6 +109,8 @@ def load_or_train_dp_pool(
     check_privacy(epsilon=epsilon, delta=delta)
     if cfg.precision != "fp32":
         raise ValueError(f"DP-SGD pools train in float32 only, got precision={cfg.precision!r}")
+    if cfg.defenses():
+        raise ValueError(f"DP-SGD pools train without the other defenses, got {cfg.defenses()}")
     key = dp_pool_key(cfg, epsilon, delta, max_grad_norm, accountant)
     saved = cache.load_json(cache.entry(key, store) / "config.json")
     if saved is not None and "dp" in saved:
