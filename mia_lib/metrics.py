@@ -588,11 +588,15 @@ class WeightedAttack:
         """``name`` (``auroc``, ``advantage`` or a TPR level name) on examples weighted by ``weights`` (int [N_all],
         how often each original column was drawn; None: every column once, the point estimate). NaN when the
         weighted examples hold only one class."""
+        return self.measures(weights, levels)[name]
+
+    def measures(self, weights=None, levels=FPR_LEVELS) -> dict:
+        """Every measure of :meth:`measure` from one pass: {``auroc``, ``advantage``, TPR level names: float}."""
         w = np.ones(self.n) if weights is None else np.asarray(weights)[self.cols]
         mb = self.m[:, w > 0]
         if mb.all() or not mb.any():
-            return np.nan
-        return _weighted_summary(self.order_member, self.order_col, self.group_end, w, levels)[name]
+            return dict.fromkeys(["auroc", "advantage", *map(level_name, levels)], np.nan)
+        return _weighted_summary(self.order_member, self.order_col, self.group_end, w, levels)
 
 
 def _as_columns(cols, n: int) -> np.ndarray:

@@ -80,3 +80,28 @@ def bars_by_subset(ax, table, measure: str, by: str = "attack"):
             width=width,
         )
     return ax
+
+
+def points_with_ci(ax, table, x: str, y: str, marked=(), annotate: bool = True):
+    """One point per row with its 95% CIs on both axes, labelled by the row's name; ``marked`` rows drawn as stars.
+
+    Args:
+        ax: matplotlib axes. table: DataFrame with columns ``x``, ``y``, ``<x>_ci`` and ``<y>_ci``
+            (:class:`mia_lib.metrics.Interval`), e.g. :func:`mia_lib.defenses.frame`. Chapter 8.
+    """
+    for i, (name, row) in enumerate(table.iterrows()):
+        cx, cy = row[f"{x}_ci"], row[f"{y}_ci"]
+        ax.errorbar(
+            row[x],
+            row[y],
+            xerr=[[row[x] - cx.lo], [cx.hi - row[x]]],
+            yerr=[[row[y] - cy.lo], [cy.hi - row[y]]],
+            fmt="*" if name in marked else "o",
+            ms=12 if name in marked else 6,
+            color=f"C{i % 10}",
+            capsize=2,
+            label=name,
+        )
+        if annotate:
+            ax.annotate(name, (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    return ax

@@ -17,7 +17,9 @@ Weight decay and early stopping need nothing here (``Experiment.weight_decay``, 
 
 Every random choice (λ, π, the dropout masks, the reference examples) comes from a generator of the model's own
 seed (:class:`Noise`), drawn epoch by epoch, so a model's training does not depend on the pool around it: the pool
-trainer (``vmap``) and the per-model loop draw the same numbers and train the same models (tests).
+trainer (``vmap``) and the per-model loop draw the same numbers and train the same models (tests). Each defense has
+its own stream, so mix-up + MMD draws the very λ and pairings of mix-up alone: the two recipes differ by the
+penalty only.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from . import data
 MMD_BANDWIDTH = 1.0
 #: Largest number of examples in the defender's held-out reference set of the MMD defense.
 N_REFERENCE = 1000
-_NOISE_STREAM = 0x72656775  # "regu": the regularizers' stream of a model's seed, apart from its batch schedule
+_NOISE_STREAM = 0x72656775  # "regu": the regularizers' streams of a model's seed, apart from its batch schedule
+_DRAWS = ("mixup", "dropout", "mmd")
 
 
 def reference_set(cfg, n: int = N_REFERENCE):
@@ -120,7 +123,11 @@ class Noise:
 
     def __init__(self, seeds, recipe, y, ref_y=None, width: int | None = None):
         self.recipe = recipe
-        self.rngs = [np.random.default_rng(np.random.SeedSequence([int(s), _NOISE_STREAM])) for s in seeds]
+        # one stream per defense, so that adding a defense to a recipe leaves the other defenses' draws unchanged
+        self.rngs = [
+            {d: np.random.default_rng(np.random.SeedSequence([int(s), _NOISE_STREAM, i])) for i, d in enumerate(_DRAWS)}
+            for s in seeds
+        ]
         self.y = np.asarray(y)
         self.width = width
         if recipe.dropout > 0 and width is None:
@@ -151,14 +158,14 @@ class Noise:
         out: dict[str, list] = {}
         for m, rng in enumerate(self.rngs):
             if r.mixup_alpha > 0:
-                out.setdefault("lam", []).append(rng.beta(r.mixup_alpha, r.mixup_alpha, size=steps))
-                out.setdefault("perm", []).append(rng.permuted(np.tile(np.arange(b), (steps, 1)), axis=1))
+                out.setdefault("lam", []).append(rng["mixup"].beta(r.mixup_alpha, r.mixup_alpha, size=steps))
+                out.setdefault("perm", []).append(rng["mixup"].permuted(np.tile(np.arange(b), (steps, 1)), axis=1))
             if r.dropout > 0:
-                kept = rng.random((steps, b, self.width), dtype=np.float32) >= r.dropout
+                kept = rng["dropout"].random((steps, b, self.width), dtype=np.float32) >= r.dropout
                 out.setdefault("drop", []).append(kept.astype(np.float32) / np.float32(1 - r.dropout))
             if r.mmd_weight > 0:
                 c = self.y[idx[:, m]]
-                pick = (rng.random((steps, b)) * self.ref_count[c]).astype(np.int64)
+                pick = (rng["mmd"].random((steps, b)) * self.ref_count[c]).astype(np.int64)
                 out.setdefault("ref", []).append(self.ref_order[self.ref_start[c] + pick])
         dtypes = {"lam": torch.float32, "perm": torch.int64, "drop": torch.float32, "ref": torch.int64}
         return {name: torch.as_tensor(np.stack(v, axis=1), dtype=dtypes[name]) for name, v in out.items()}

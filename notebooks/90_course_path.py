@@ -49,6 +49,8 @@ ASSUMES = {
     "06_differential_privacy": "chapter 1; the definition of (ε, δ)-DP "
     "(recalled in the chapter)",
     "07_white_box": "chapter 1; PyTorch (gradients, layers), linear models",
+    "08_defenses": "chapters 1 and 6; regularization, mix-up (recalled in "
+    "the chapter)",
     "09_auditing_dp": "chapter 6; binomial tails, the Gaussian "
     "trade-off curve (recalled in the chapter)",
     "10_federated": "chapter 1; gradients and SGD (PyTorch helps)",
@@ -135,7 +137,8 @@ _ = report.glue("build_mode", course.build_mode(chapters))
 #
 # 4. {doc}`chapter 6 <06_differential_privacy>`: what ε promises, what DP-SGD costs, and how an audit measures ε
 #    from below (exercises 6.1 and 6.2); then {doc}`chapter 9 <09_auditing_dp>`: an audit from one training run
-#    and the whole trade-off curve (exercises 9.1 to 9.3);
+#    and the whole trade-off curve (exercises 9.1 to 9.3); then {doc}`chapter 8 <08_defenses>`: what the other
+#    defenses buy at low false-positive rates (exercises 8.1 and 8.2);
 # 5. {doc}`chapter 7 <07_white_box>`: Stolen Memories, an attack on the weights, calibrated for precision
 #    (exercises 7.1 and 7.2); then {doc}`chapter 10 <10_federated>`: what a client's updates reveal in federated
 #    learning (exercises 10.1 to 10.3);

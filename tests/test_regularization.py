@@ -161,3 +161,16 @@ def test_a_pool_with_defenses_is_deterministic_and_cached(tmp_path):
     np.testing.assert_allclose(a.logits, wide.logits, rtol=1e-4, atol=1e-5)  # a model does not depend on its shard
     plain = pool.load_or_train(cfg.replace(dropout=0.0, mixup_alpha=0.0, mmd_weight=0.0), False, tmp_path / "a")
     assert not np.array_equal(a.logits, plain.logits)
+
+
+def test_adding_a_defense_leaves_the_others_draws_unchanged():
+    _, y = _toy()
+    keep = train.balanced_keep(2, len(y), 0)
+    seeds = [11, 12]
+    sched = train.batch_schedule(keep, seeds, 2, 8).numpy()
+    ref_y = np.arange(30) % 10
+    mix = regularization.Noise(seeds, train.Recipe(mixup_alpha=1.0), y.numpy())
+    both = regularization.Noise(seeds, train.Recipe(mixup_alpha=1.0, mmd_weight=1.0, dropout=0.2), y.numpy(), ref_y, 5)
+    for e in range(2):
+        a, b = mix.epoch(sched[e]), both.epoch(sched[e])
+        assert torch.equal(a["lam"], b["lam"]) and torch.equal(a["perm"], b["perm"])
