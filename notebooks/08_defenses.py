@@ -101,8 +101,9 @@ cfg
 # %% [markdown]
 # ## The recipes
 #
-# Every recipe below is the undefended recipe of {doc}`chapter 1 <01_lira_and_memorization>` with **one** change,
-# so that a difference between a defended pool and the undefended one is the defense's doing: the pools share the
+# The undefended recipe is {doc}`chapter 1 <01_lira_and_memorization>`'s training recipe on this chapter's
+# examples, and every defense is that recipe with **one** change, so that a difference between a defended pool
+# and the undefended one is the defense's doing: the pools share the
 # examples, the membership of every example in every model, the initial weights and the batch order (all drawn
 # from the master seed and the model's index). The random draws of a defense (dropout masks, mix-up's λ and
 # pairings, the MMD defense's reference batches) come from each model's own seed too, one stream per defense, so
@@ -243,7 +244,7 @@ for ax, attack, title in zip(
     axes, ("loss_bal_acc", "baseline_bal_acc"), ("loss attack", "baseline")
 ):
     plotting.points_with_ci(
-        ax, table, "gen_gap", attack, marked=["undefended"]
+        ax, table, "gen_gap", attack, marked=["undefended"], annotate=False
     )
     ax.set(
         xlabel="generalization gap (train − test accuracy)",
@@ -258,6 +259,13 @@ axes[0].text(
     transform=axes[0].transAxes,
     va="top",
     fontsize=9,
+)
+fig.legend(
+    *axes[0].get_legend_handles_labels(),
+    loc="lower center",
+    ncol=5,
+    fontsize=8,
+    bbox_to_anchor=(0.5, -0.12),
 )
 plt.show()
 
@@ -372,13 +380,25 @@ for ax, measure, title in zip(
     ("all examples", "most memorized tenth"),
 ):
     plotting.points_with_ci(
-        ax, table, "test_acc", measure, marked=["undefended"]
+        ax,
+        table,
+        "test_acc",
+        measure,
+        marked=["undefended"],
+        annotate=False,
     )
     ax.set(
         xlabel="mean test accuracy",
         ylabel="LiRA TPR at 0.1% FPR",
         title=title,
     )
+fig.legend(
+    *axes[0].get_legend_handles_labels(),
+    loc="lower center",
+    ncol=5,
+    fontsize=8,
+    bbox_to_anchor=(0.5, -0.12),
+)
 plt.show()
 
 # %%
@@ -578,9 +598,9 @@ _ = report.glue("ex1_loss", ex1["loss_auroc"].value, "{:.2f}")
 # most?
 
 # %% tags=["hide-input"]
-ex2_mem = table["mem_top_mean"].idxmin()
-ex2_tpr = table["lira_tpr_top_mem"].idxmin()
-ex2_rho = metrics.spearman(table["mem_top_mean"], table["lira_tpr_top_mem"])
+ex2_mem_top, ex2_tpr_top = table["mem_top_mean"], table["lira_tpr_top_mem"]
+ex2_mem, ex2_tpr = ex2_mem_top.idxmin(), ex2_tpr_top.idxmin()
+ex2_rho = metrics.spearman(ex2_mem_top, ex2_tpr_top)
 report.glue("ex2_mem", ex2_mem)
 report.glue("ex2_tpr", ex2_tpr)
 report.glue("ex2_rho", ex2_rho.value, "{:.2f}")
