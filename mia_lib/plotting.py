@@ -105,3 +105,20 @@ def points_with_ci(ax, table, x: str, y: str, marked=(), annotate: bool = True):
         if annotate:
             ax.annotate(name, (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=7)
     return ax
+
+
+def point_panels(table, x: str, panels: dict, xlabel: str, ylabel: str, marked=(), figsize=(11, 4.6)):
+    """Side-by-side panels of :func:`points_with_ci` (the same ``x``, one ``y`` per panel) with one legend below.
+
+    Args:
+        table: as :func:`points_with_ci`. panels: {title: y column}. marked: rows drawn as stars. Chapter 8.
+    Returns:
+        (fig, axes).
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize, sharex=True, squeeze=False)
+    for ax, (title, y) in zip(axes[0], panels.items()):
+        points_with_ci(ax, table, x, y, marked=marked, annotate=False)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.12))
+    return fig, axes[0]

@@ -239,18 +239,14 @@ report.ci_table(
 )
 
 # %% mystnb={"figure": {"caption": "Average-case attack accuracy against the generalization gap, one point per recipe with 95% intervals on both axes: the loss attack (left) and the baseline attack (right). The undefended pool is the star.", "name": "fig-08-gap"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True)
-for ax, attack, title in zip(
-    axes, ("loss_bal_acc", "baseline_bal_acc"), ("loss attack", "baseline")
-):
-    plotting.points_with_ci(
-        ax, table, "gen_gap", attack, marked=["undefended"], annotate=False
-    )
-    ax.set(
-        xlabel="generalization gap (train − test accuracy)",
-        ylabel="balanced accuracy",
-        title=title,
-    )
+fig, axes = plotting.point_panels(
+    table,
+    "gen_gap",
+    {"loss attack": "loss_bal_acc", "baseline": "baseline_bal_acc"},
+    xlabel="generalization gap (train − test accuracy)",
+    ylabel="balanced accuracy",
+    marked=["undefended"],
+)
 rho = result["rho_gap_loss"]
 axes[0].text(
     0.02,
@@ -259,13 +255,6 @@ axes[0].text(
     transform=axes[0].transAxes,
     va="top",
     fontsize=9,
-)
-fig.legend(
-    *axes[0].get_legend_handles_labels(),
-    loc="lower center",
-    ncol=5,
-    fontsize=8,
-    bbox_to_anchor=(0.5, -0.12),
 )
 plt.show()
 
@@ -373,31 +362,16 @@ report.ci_table(
 )
 
 # %% mystnb={"figure": {"caption": "The privacy–utility plane: mean test accuracy against LiRA's TPR at 0.1% FPR, on all examples (left) and on the most memorized tenth (right), one point per recipe with 95% intervals; the undefended pool is the star.", "name": "fig-08-plane"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True)
-for ax, measure, title in zip(
-    axes,
-    ("lira_tpr", "lira_tpr_top_mem"),
-    ("all examples", "most memorized tenth"),
-):
-    plotting.points_with_ci(
-        ax,
-        table,
-        "test_acc",
-        measure,
-        marked=["undefended"],
-        annotate=False,
-    )
-    ax.set(
-        xlabel="mean test accuracy",
-        ylabel="LiRA TPR at 0.1% FPR",
-        title=title,
-    )
-fig.legend(
-    *axes[0].get_legend_handles_labels(),
-    loc="lower center",
-    ncol=5,
-    fontsize=8,
-    bbox_to_anchor=(0.5, -0.12),
+fig, axes = plotting.point_panels(
+    table,
+    "test_acc",
+    {
+        "all examples": "lira_tpr",
+        "most memorized tenth": "lira_tpr_top_mem",
+    },
+    xlabel="mean test accuracy",
+    ylabel="LiRA TPR at 0.1% FPR",
+    marked=["undefended"],
 )
 plt.show()
 

@@ -89,3 +89,16 @@ def test_shared_columns_place_a_subset_inside_the_whole_source():
         defenses.shared_columns(big, small)
     with pytest.raises(ValueError, match="same single source"):
         defenses.shared_columns(small, config.Experiment(dataset="mnist5k"))
+
+
+def test_point_panels_draw_one_point_per_recipe(result):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mia_lib import plotting
+
+    fig, axes = plotting.point_panels(
+        defenses.frame(result["table"]), "test_acc", {"a": "lira_tpr", "b": "lira_auroc"}, "x", "y", ["undefended"]
+    )
+    assert len(axes) == 2 and [ax.get_title() for ax in axes] == ["a", "b"]
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 3
