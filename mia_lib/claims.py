@@ -168,13 +168,16 @@ def at_most(value: Interval, limit: float, statistic: str, n: int | None = None,
 
 def all_of(verdicts: Iterable[Verdict], statistic: str) -> Verdict:
     """A claim that must hold in every case: supported when every case is, not supported when any case is not,
-    inconclusive otherwise. Value and CI are those of the weakest case (smallest lower bound)."""
+    inconclusive otherwise. Value and CI are those of the weakest case (smallest lower bound) among the cases that
+    decide the verdict (a not-supported case when one is not supported), so the number shown is one that
+    explains the verdict."""
     vs = list(verdicts)
     if not vs:
         raise ValueError("all_of needs at least one verdict")
     kinds = {v.verdict for v in vs}
     kind = SUPPORTED if kinds == {SUPPORTED} else NOT_SUPPORTED if NOT_SUPPORTED in kinds else INCONCLUSIVE
-    weakest = min(vs, key=lambda v: v.ci[0] if np.isfinite(v.ci[0]) else -np.inf)
+    deciding = [v for v in vs if v.verdict == kind]
+    weakest = min(deciding, key=lambda v: v.ci[0] if np.isfinite(v.ci[0]) else -np.inf)
     n = sum(v.n for v in vs) if all(v.n is not None for v in vs) else None
     return Verdict(kind, statistic, weakest.value, weakest.ci, weakest.margin, n)
 

@@ -81,6 +81,11 @@ def test_all_of_and_ledger_records():
     assert claims.all_of([yes, yes], "Δ").verdict == claims.SUPPORTED
     assert claims.all_of([yes, maybe], "Δ").verdict == claims.INCONCLUSIVE
     assert claims.all_of([yes, maybe, no], "Δ").verdict == claims.NOT_SUPPORTED
+    # the number shown is a case that decides the verdict, not merely the smallest lower bound
+    inside = claims.equivalent(Interval(0.0, -0.01, 0.01), 0.02, "Δ")
+    outside = claims.equivalent(Interval(0.1, 0.08, 0.12), 0.02, "Δ")
+    assert claims.all_of([inside, outside], "Δ").ci == outside.ci
+    assert claims.all_of([yes, maybe], "Δ").ci == maybe.ci
     row = claims.record("X beats Y", "Paper, §1", yes, "digits", "01_lira_and_memorization")
     assert {"claim", "source", "verdict", "statistic", "value", "ci", "chapter", "setting"} <= set(row)
     assert yes.word() == "supports" and maybe.word() == "is inconclusive on"
