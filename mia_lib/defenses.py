@@ -197,8 +197,8 @@ def open_question(result: dict, undefended: str, candidates, share: float = 0.5,
 
     Returns:
         {"closes": {recipe: Verdict}, "protects": {recipe: Verdict}, "closing": [recipes that close the gap],
-        "verdict": all of ``protects`` over the closing recipes; inconclusive when no candidate closes the gap or
-        some may (an inconclusive "closes")}.
+        "verdict": all of ``protects`` over the closing recipes, shown with the weakest of them; inconclusive when
+        no candidate closes the gap (shown with the gap difference of the candidate nearest to closing it)}.
     """
     closes = closes_gap(result, undefended, candidates, share)
     protects = protects_top(result, undefended, candidates, share, level)
@@ -212,15 +212,16 @@ def open_question(result: dict, undefended: str, candidates, share: float = 0.5,
         verdict = claims.Verdict(
             kind, statistic.format(f"{weakest} (the weakest gap-closing defense)"), v.value, v.ci, v.margin, v.n
         )
-    else:
-        d = result["vs_undefended"][next(iter(candidates))]["lira_tpr_top_mem"]
+    else:  # nothing to test: show how close the nearest candidate came to closing the gap
+        nearest = min(candidates, key=lambda r: closes[r].value)
+        v = closes[nearest]
         verdict = claims.Verdict(
             claims.INCONCLUSIVE,
-            statistic.format("any defense") + ": no defense closes the gap",
-            d.value,
-            (d.lo, d.hi),
-            None,
-            None,
+            f"generalization gap, {nearest} (the nearest) − {undefended}: no defense closes the gap",
+            v.value,
+            v.ci,
+            v.margin,
+            v.n,
         )
     return {"closes": closes, "protects": protects, "closing": closing, "verdict": verdict}
 

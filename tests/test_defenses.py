@@ -65,6 +65,8 @@ def test_open_question_stays_open_when_nothing_closes_the_gap():
     r = defenses.compare(recipes, np.arange(K // 2, K), np.arange(N) < TOP, "undefended", n_boot=50)
     answer = defenses.open_question(r, "undefended", ["same"])
     assert answer["closing"] == [] and answer["verdict"].verdict == claims.INCONCLUSIVE
+    assert "no defense closes the gap" in answer["verdict"].statistic
+    assert answer["verdict"].ci == answer["closes"]["same"].ci
 
 
 def test_recipes_must_share_their_examples():
