@@ -237,14 +237,10 @@ def train_vmapped(
                 idx = epoch[s]
                 if fast is not None:
                     fast(X[idx], y[idx])  # gradients into the kept .grad buffers
-                    opt.step()
-                    continue
-                opt.zero_grad(set_to_none=True)
-                if drawn is None:
-                    step_loss(params, buffers, X[idx], y[idx]).sum().backward()
                 else:
-                    noise_s = regularization.step(drawn, s, ref_X)
-                    step_loss(params, buffers, X[idx], y[idx], noise_s).sum().backward()
+                    opt.zero_grad(set_to_none=True)
+                    draws = () if drawn is None else (regularization.step(drawn, s, ref_X),)
+                    step_loss(params, buffers, X[idx], y[idx], *draws).sum().backward()
                 opt.step()
     return {k: v.detach() for k, v in params.items()}, buffers
 
@@ -267,11 +263,11 @@ def train_loop(
     """
     dev = dev or device()
     ref_X = None if reference is None else reference[0].to(dev)
+    Xd, yd = X.to(dev), y.to(dev)
     trained = []
     epochs, steps = schedule.shape[:2]
     for k, module in enumerate(bar(modules, progress, desc="training loop", leave=False)):
         noise = _noise(recipe, None if seeds is None else seeds[k : k + 1], y, module, reference)
-        Xd, yd = X.to(dev), y.to(dev)
         model = copy.deepcopy(module).to(dev).train()
         opt = recipe.make_optimizer(list(model.parameters()), dev)
         with numerics(recipe.precision, dev):
@@ -283,10 +279,11 @@ def train_loop(
                     idx = schedule[e, s, k].to(dev)
                     opt.zero_grad(set_to_none=True)
                     if drawn is None:
-                        nn.functional.cross_entropy(model(Xd[idx]), yd[idx]).backward()
+                        loss = nn.functional.cross_entropy(model(Xd[idx]), yd[idx])
                     else:
-                        noise_s = regularization.step(drawn, s, ref_X, model=0)
-                        regularization.loss(model, Xd[idx], yd[idx], noise_s, recipe).backward()
+                        draws = regularization.step(drawn, s, ref_X, model=0)
+                        loss = regularization.loss(model, Xd[idx], yd[idx], draws, recipe)
+                    loss.backward()
                     opt.step()
         trained.append(model)
     return trained
