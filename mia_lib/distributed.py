@@ -275,16 +275,6 @@ def _worker_data(cfg: config.Experiment, fingerprint: str, worker: str):
     return ds, keep
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def shard_task(
     cfg: config.Experiment,
     store_root: str,
@@ -310,7 +300,7 @@ def shard_task(
         raise WorkerMismatch(f"worker {worker} (host {cache.host()}) has {', '.join(d)}")
     ds, keep = _worker_data(cfg, fingerprint, worker)
     folder = cache.entry(key, store_root)
-    with _torch_threads(threads):
+    with train.torch_threads(threads):
         report = pool.ensure_shard(
             folder,
             i,

@@ -56,6 +56,7 @@ import numpy as np
 import torch
 from scipy.special import log_ndtr
 
+from . import train
 from .attacks import lira
 from .progress import bar
 
@@ -160,16 +161,6 @@ class _Inline:
 
     def __exit__(self, *exc):
         return False
-
-
-@contextmanager
-def _torch_threads(n: int):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --- pass 1: one block of examples, every model needed ----------------------------------------------------------
@@ -672,7 +663,7 @@ def score(
     fix_step = max(1, min(_COLUMN_ELEMENTS // max(1, col_step * n_views), -(-n_t // (4 * max(1, threads)))))
     try:
         with (
-            _torch_threads(1),
+            train.torch_threads(1),
             ThreadPoolExecutor(threads) if threads else _Inline() as pool_,
             bar(total=n_chunks + n_row_blocks, progress=progress, desc="scoring", unit="chunk") as pbar,
         ):

@@ -91,6 +91,18 @@ def numerics(precision: str, dev: torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` torch CPU threads, then restore the count (a Dask worker trains with the client's
+    count, since CPU kernels sum in an order that depends on it; scoring threads use one each)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def model_seed(master_seed: int, model_id: int) -> int:
     """Seed of model ``model_id`` in a pool with master seed ``master_seed`` (independent of shard layout)."""
     return int(np.random.SeedSequence([master_seed, model_id]).generate_state(1, dtype=np.uint32)[0])
